@@ -1,0 +1,145 @@
+"""The app catalog: which Digital Turbine apps we pull, and how their Reo.Dev events look.
+
+A small TOML file (``REO_DT_APPS_FILE``) is the single place where an app is switched on. It is
+validated as a whole when the code location loads, so a typo names its entry instead of
+surfacing as a failed run days later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: DT serves user-level data from this day on (reference document, "Date Information").
+DT_FIRST_DATE = dt.date(2020, 2, 16)
+
+APP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+_APP_KEYS = {"app_id", "product_id", "activity_type", "environment", "start_date"}
+
+
+class CatalogError(ValueError):
+    """The app catalog cannot be used; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class App:
+    app_id: str
+    product_id: str
+    activity_type: str
+    environment: str | None = None
+    start_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    apps: tuple[App, ...]
+    start_date: dt.date
+
+    def app(self, app_id: str) -> App:
+        for app in self.apps:
+            if app.app_id == app_id:
+                return app
+        raise CatalogError(f"app {app_id!r} is not in the app catalog")
+
+    @property
+    def app_ids(self) -> list[str]:
+        return [app.app_id for app in self.apps]
+
+
+def validate_app_id(app_id: str) -> str:
+    """Return ``app_id`` if it is safe to use in a file name and a URL; raise otherwise."""
+    if not APP_ID_PATTERN.fullmatch(app_id):
+        raise CatalogError(
+            f"app_id {app_id!r} is not valid: use 1-64 letters, digits, '_' or '-' "
+            "(starting with a letter or digit)"
+        )
+    return app_id
+
+
+def _date(value: Any, where: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            raise CatalogError(f"{where}: {value!r} is not a YYYY-MM-DD date") from None
+    if not isinstance(value, dt.date):
+        raise CatalogError(f"{where}: expected a YYYY-MM-DD date, got {value!r}")
+    if value < DT_FIRST_DATE:
+        raise CatalogError(
+            f"{where}: {value} is before {DT_FIRST_DATE}, the first day DT serves user-level data"
+        )
+    return value
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
+    value = entry.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogError(f"{where}: '{key}' must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def parse_catalog(document: Mapping[str, Any], source: str = "app catalog") -> Catalog:
+    raw_apps = document.get("apps")
+    if not isinstance(raw_apps, list) or not raw_apps:
+        raise CatalogError(f"{source}: add at least one [[apps]] entry")
+    apps: list[App] = []
+    for index, entry in enumerate(raw_apps):
+        where = f"{source}: [[apps]] entry {index + 1}"
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{where}: expected a table, got {entry!r}")
+        raw_id = entry.get("app_id")
+        if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+            raw_id = str(raw_id)
+        if not isinstance(raw_id, str):
+            raise CatalogError(f"{where}: 'app_id' is required (a string such as \"148721\")")
+        where = f"{where} (app_id {raw_id!r})"
+        unknown = sorted(set(entry) - _APP_KEYS)
+        if unknown:
+            raise CatalogError(f"{where}: unknown keys {unknown}; allowed: {sorted(_APP_KEYS)}")
+        try:
+            app_id = validate_app_id(raw_id)
+        except CatalogError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
+        if any(app.app_id == app_id for app in apps):
+            raise CatalogError(f"{where}: app_id is listed twice")
+        start = entry.get("start_date")
+        apps.append(
+            App(
+                app_id=app_id,
+                product_id=_text(entry, "product_id", where, required=True) or "",
+                activity_type=_text(entry, "activity_type", where, required=True) or "",
+                environment=_text(entry, "environment", where, required=False),
+                start_date=_date(start, f"{where}: 'start_date'") if start is not None else None,
+            )
+        )
+    if "start_date" in document:
+        start_date = _date(document["start_date"], f"{source}: top-level 'start_date'")
+    else:
+        starts = [app.start_date for app in apps if app.start_date]
+        start_date = min(starts) if starts else DT_FIRST_DATE
+    return Catalog(apps=tuple(apps), start_date=start_date)
+
+
+def load_catalog(path: Path) -> Catalog:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(
+            f"app catalog {path} not found: set REO_DT_APPS_FILE to your catalog "
+            "(see apps.toml in the repository for the format)"
+        ) from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"app catalog {path} is not valid TOML: {exc}") from None
+    return parse_catalog(document, source=f"app catalog {path}")

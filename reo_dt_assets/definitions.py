@@ -1,0 +1,13 @@
+"""The code location: assets, checks and resources of reo-dt-assets."""
+
+import dagster as dg
+
+from reo_dt_assets.defs.digital_turbine import assets as dt_assets
+from reo_dt_assets.defs.digital_turbine import checks as dt_checks
+from reo_dt_assets.defs.resources import build_resources
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([dt_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([dt_checks]),
+    resources=build_resources(),
+)

@@ -1,0 +1,1 @@
+"""Dagster wiring: thin definitions over the library modules, one folder per source."""

@@ -1,0 +1,1 @@
+"""Digital Turbine raw layer: one user-level report per (date, app) partition."""

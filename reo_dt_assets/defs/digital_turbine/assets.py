@@ -1,0 +1,57 @@
+"""The raw Digital Turbine report asset: the CSV kept byte for byte, one file per partition."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from reo_dt_assets.defs.catalog import CATALOG
+from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+from reo_dt_assets.digital_turbine.columns import read_header
+from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
+
+
+@dg.asset(
+    partitions_def=report_partitions,
+    group_name="digital_turbine",
+    kinds={"python", "csv"},
+    pool="dt_reporting",
+    code_version="1",
+)
+def dt_user_level_report(
+    context: dg.AssetExecutionContext,
+    digital_turbine: DigitalTurbineResource,
+    storage: StorageResource,
+) -> dg.MaterializeResult:
+    """Digital Turbine's User Level report for one UTC day and one app, exactly as served.
+
+    Grain: one CSV row per (user, ad network, placement, instance) DT reports for the day.
+    Source: DT User Level Reporting API (token, report request, polling the pre-signed URL).
+    Stored at ``<data dir>/raw/digital_turbine/user_level/date=YYYY-MM-DD/app_id=<id>.csv``;
+    a failed fetch leaves the previous file (if any) untouched.
+    """
+    date, app_id = report_of(context.partition_key)
+    app = CATALOG.app(app_id)
+    if app.start_date and date < app.start_date:
+        raise dg.Failure(
+            f"App {app_id} starts on {app.start_date} in the app catalog; {date} is before it. "
+            "Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days."
+        )
+    destination = raw_report_path(Path(storage.data_dir), date, app_id)
+    with digital_turbine.client(context.log) as client:
+        report = client.fetch_report(date, app_id, destination)
+    rows = count_data_rows(destination)
+    header = read_header(destination) or []
+    context.log.info(f"Stored {rows} rows for app {app_id} on {date} at {destination}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(destination.resolve())),
+            "bytes": report.bytes,
+            "sha256": report.sha256,
+            "dagster/row_count": rows,
+            "dt_report_id": report.report_id,
+            "header": ", ".join(header),
+            "seconds": round(report.seconds, 3),
+            "polls": report.polls,
+        }
+    )

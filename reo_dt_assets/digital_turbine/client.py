@@ -1,0 +1,413 @@
+"""HTTP client for Digital Turbine's User Level Reporting API (reference document, steps 1-3).
+
+It owns the whole exchange for one report: an OAuth2 client-credentials token (cached, refreshed
+once on ``401 invalid_token``), the report request, polling of the pre-signed URL until the CSV
+is there, and a streamed download to a temporary file that is renamed into place only when
+complete. Every documented error is mapped to an exception that says what to do. The client
+secret, the token and the pre-signed URL's query string never leave this module: errors and
+logs carry the URL without its query and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from reo_dt_assets.catalog import DT_FIRST_DATE, validate_app_id
+from reo_dt_assets.http_retry import (
+    TRANSIENT_ERRORS,
+    TRANSIENT_STATUS,
+    RetryPolicy,
+    retry_after_seconds,
+)
+from reo_dt_assets.settings import DT_CLIENT_ID, DT_CLIENT_SECRET, DT_REPORTING_BASE_URL
+
+# httpx logs every request URL at INFO, pre-signed query strings included: keep it quiet.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+TOKEN_PATH = "/auth/v1/token"
+REPORT_PATH = "/api/v1/report/user-level-data"
+CREDENTIAL_ERRORS = {"unsupported_grant_type", "invalid_request", "invalid_client"}
+CHUNK_BYTES = 1 << 20
+
+
+class DigitalTurbineError(RuntimeError):
+    """Base class: the report could not be fetched; the message says why and what to do."""
+
+
+class DTCredentialsError(DigitalTurbineError):
+    """DT refused our credentials or token. Not retried."""
+
+
+class DTQueryError(DigitalTurbineError):
+    """DT refused the report query (``invalid_query``), or we refused it before sending."""
+
+
+class DTUnavailableError(DigitalTurbineError):
+    """DT kept failing (5xx, timeouts, dropped connections) through every retry."""
+
+
+class DTReportTimeoutError(DigitalTurbineError):
+    """The report file was not ready before the polling deadline."""
+
+
+class DTProtocolError(DigitalTurbineError):
+    """DT answered with something the reference document does not describe."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without its query string and fragment: what may be logged of a pre-signed URL."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    id: str
+    url: str
+    requested_at: float  # time.monotonic() when DT answered
+
+    def __repr__(self) -> str:
+        return f"ReportRequest(id={self.id!r}, url={redact_url(self.url)!r})"
+
+
+@dataclass(frozen=True)
+class DownloadedReport:
+    report_id: str
+    path: Path
+    bytes: int
+    sha256: str
+    seconds: float
+    polls: int
+
+
+@dataclass
+class _Token:
+    value: str
+    refresh_at: float
+
+
+def _error_code(response: httpx.Response) -> tuple[str, str]:
+    """(``error`` field, a human message) of a DT error body, tolerating non-JSON bodies."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return "", response.text[:300]
+    if not isinstance(body, dict):
+        return "", str(body)[:300]
+    code = str(body.get("error") or "")
+    for key in ("message", "error_description", "description", "details"):
+        if body.get(key):
+            return code, str(body[key])[:500]
+    return code, code
+
+
+class DigitalTurbineClient:
+    """One client per run; use as a context manager so the connection pool is closed."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        base_url: str,
+        *,
+        timeout_seconds: float = 30.0,
+        retry: RetryPolicy | None = None,
+        poll_initial_seconds: float = 2.0,
+        poll_max_seconds: float = 60.0,
+        poll_deadline_seconds: float = 3600.0,
+        url_validity_seconds: float = 3 * 3600.0,
+        log: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self.base_url = base_url.rstrip("/")
+        self._retry = retry or RetryPolicy()
+        self._poll_initial = poll_initial_seconds
+        self._poll_max = poll_max_seconds
+        self._poll_deadline = poll_deadline_seconds
+        self._url_validity = url_validity_seconds
+        self._log = log or logging.getLogger(__name__)
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._token: _Token | None = None
+        self._http = httpx.Client(timeout=httpx.Timeout(timeout_seconds), follow_redirects=True)
+
+    def __repr__(self) -> str:
+        return f"DigitalTurbineClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> DigitalTurbineClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- secrets never leave -------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self._client_secret, self._token.value if self._token else ""):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    # -- transport with bounded retries --------------------------------------------------------
+
+    def _send(self, what: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send, retrying transient failures; return the first non-transient response."""
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                response = self._http.request(method, url, **kwargs)
+            except TRANSIENT_ERRORS as exc:
+                problem = f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'}"
+                wait = self._retry.delay(attempt, self._rng)
+            else:
+                if response.status_code not in TRANSIENT_STATUS | {429}:
+                    return response
+                problem = f"HTTP {response.status_code}"
+                wait = retry_after_seconds(response, self._retry.delay(attempt, self._rng))
+            if attempt == self._retry.attempts:
+                raise DTUnavailableError(
+                    f"{what} failed {attempt} times, last with {problem} "
+                    f"({redact_url(url)}). DT may be down: retry the run later."
+                ) from None
+            self._log.warning(
+                "%s: %s (attempt %d/%d), retrying in %.1fs",
+                what, problem, attempt, self._retry.attempts, wait,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    # -- step 1: token -------------------------------------------------------------------------
+
+    def access_token(self) -> str:
+        """A valid bearer token, reused until shortly before it expires."""
+        if self._token and time.monotonic() < self._token.refresh_at:
+            return self._token.value
+        response = self._send(
+            "DT token request",
+            "POST",
+            self.base_url + TOKEN_PATH,
+            json={
+                "grant_type": "client_credentials",
+                "client_id": self._client_id,
+                "client_secret": self._client_secret,
+            },
+        )
+        if response.status_code != 200:
+            code, _ = _error_code(response)
+            if code in CREDENTIAL_ERRORS:
+                raise DTCredentialsError(
+                    f"DT refused the token request ({response.status_code} {code}): check "
+                    f"{DT_CLIENT_ID} and {DT_CLIENT_SECRET} (DT Console > User Profile > "
+                    "Reporting API Keys; revoked keys and disabled accounts also give this)."
+                )
+            raise DTProtocolError(
+                f"DT token request answered HTTP {response.status_code} {code or ''}".strip()
+                + f"; check {DT_REPORTING_BASE_URL} ({self.base_url})."
+            )
+        try:
+            body = response.json()
+            value = str(body["accessToken"])
+            expires_in = float(body.get("expiresIn", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise DTProtocolError(
+                "DT token response has no accessToken; check "
+                f"{DT_REPORTING_BASE_URL} ({self.base_url}) points at DT's reporting API."
+            ) from None
+        margin = min(60.0, expires_in / 10)
+        self._token = _Token(value=value, refresh_at=time.monotonic() + expires_in - margin)
+        self._log.info("DT access token obtained (expires in %ds)", int(expires_in))
+        return value
+
+    # -- step 2: report request ----------------------------------------------------------------
+
+    def request_report(self, date: dt.date, app_id: str) -> ReportRequest:
+        """Ask DT to build the user-level report for one (date, app)."""
+        if date < DT_FIRST_DATE:
+            raise DTQueryError(
+                f"{date} is before {DT_FIRST_DATE}: DT serves user-level data from "
+                f"{DT_FIRST_DATE} on. Pick a later date."
+            )
+        validate_app_id(app_id)
+        body = {"date": date.isoformat(), "appId": app_id}
+        for attempt in (1, 2):
+            response = self._send(
+                f"DT report request for {app_id} on {date}",
+                "POST",
+                self.base_url + REPORT_PATH,
+                json=body,
+                headers={"Authorization": f"Bearer {self.access_token()}"},
+            )
+            code, message = _error_code(response)
+            if response.status_code == 401 and attempt == 1:
+                self._log.info("DT answered 401 %s: refreshing the token once", code)
+                self._token = None
+                continue
+            if response.status_code == 401:
+                raise DTCredentialsError(
+                    f"DT rejected a fresh token ({code or 'HTTP 401'}): the account may be "
+                    f"disabled or the keys revoked; check {DT_CLIENT_ID} and {DT_CLIENT_SECRET}."
+                )
+            if response.status_code == 400 and code == "invalid_query":
+                raise DTQueryError(
+                    f"DT refused the query {body}: {self._scrub(message)}. Dates are YYYY-MM-DD "
+                    "and DT keeps user-level data for about the last 10 days."
+                )
+            if response.status_code != 200:
+                raise DTProtocolError(
+                    f"DT report request for {app_id} on {date} answered HTTP "
+                    f"{response.status_code}: {self._scrub(message)}"
+                )
+            try:
+                payload = response.json()
+                request = ReportRequest(
+                    id=str(payload["id"]), url=str(payload["url"]), requested_at=time.monotonic()
+                )
+            except (ValueError, KeyError, TypeError):
+                raise DTProtocolError(
+                    f"DT report response for {app_id} on {date} lacks 'id' or 'url'"
+                ) from None
+            self._log.info("DT report %s requested: polling %s", request.id, redact_url(request.url))
+            return request
+        raise AssertionError("unreachable")
+
+    # -- step 3: poll and download -------------------------------------------------------------
+
+    def fetch_report(self, date: dt.date, app_id: str, destination: Path) -> DownloadedReport:
+        """Request the report, wait until it is ready and store it at ``destination``.
+
+        The file appears whole or not at all: bytes go to a temporary file in the same folder,
+        which replaces ``destination`` only once complete.
+        """
+        started = time.monotonic()
+        deadline = started + self._poll_deadline
+        request = self.request_report(date, app_id)
+        renewed = False
+        polls = 0
+        while True:
+            polls += 1
+            outcome = self._try_download(request, destination, f"DT report {request.id}")
+            if isinstance(outcome, tuple):
+                size, digest = outcome
+                seconds = time.monotonic() - started
+                self._log.info(
+                    "DT report %s stored: %d bytes in %.1fs after %d polls",
+                    request.id, size, seconds, polls,
+                )
+                return DownloadedReport(request.id, destination, size, digest, seconds, polls)
+            if outcome == "expired" or time.monotonic() - request.requested_at > self._url_validity:
+                if renewed:
+                    raise DTReportTimeoutError(
+                        f"DT report for {app_id} on {date}: the download URL expired twice "
+                        f"({polls} polls); retry the run."
+                    )
+                self._log.warning("DT report %s: URL expired, requesting it anew", request.id)
+                request = self.request_report(date, app_id)
+                renewed = True
+                continue
+            wait = min(self._poll_max, self._poll_initial * 2 ** min(polls - 1, 30))
+            wait = self._rng.uniform(wait / 2, wait)
+            if time.monotonic() + wait > deadline:
+                raise DTReportTimeoutError(
+                    f"DT report {request.id} for {app_id} on {date} was not ready after "
+                    f"{time.monotonic() - started:.0f}s ({polls} polls). DT publishes a day by "
+                    "12:00 UTC the next day; retry later or raise poll_deadline_seconds."
+                )
+            self._log.info(
+                "DT report %s not ready (%s), poll %d, next in %.1fs",
+                request.id, outcome, polls, wait,
+            )
+            self._sleep(wait)
+
+    def _try_download(
+        self, request: ReportRequest, destination: Path, what: str
+    ) -> tuple[int, str] | str:
+        """One poll: ``(bytes, sha256)`` when stored, else why not ("404", "expired", ...)."""
+        for attempt in range(1, self._retry.attempts + 1):
+            try:
+                with self._http.stream("GET", request.url) as response:
+                    status = response.status_code
+                    if status == 200:
+                        stored = self._store(response.iter_bytes(CHUNK_BYTES), destination, what)
+                        return stored if stored else "empty 200"
+                    body = response.read()[:2000].decode("utf-8", "replace")
+                if status == 403 and "expired" in body.lower():
+                    return "expired"
+                if status in (403, 404):
+                    return str(status)
+                if status not in TRANSIENT_STATUS:
+                    raise DTProtocolError(
+                        f"{what}: GET {redact_url(request.url)} answered HTTP {status}"
+                    )
+                problem = f"HTTP {status}"
+            except TRANSIENT_ERRORS as exc:
+                problem = f"{type(exc).__name__}"
+            if attempt == self._retry.attempts:
+                raise DTUnavailableError(
+                    f"{what}: download from {redact_url(request.url)} failed {attempt} times, "
+                    f"last with {problem}. Retry the run later."
+                )
+            wait = self._retry.delay(attempt, self._rng)
+            self._log.warning(
+                "%s: download failed with %s (attempt %d/%d), retrying in %.1fs",
+                what, problem, attempt, self._retry.attempts, wait,
+            )
+            self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _store(
+        self, chunks: Iterator[bytes], destination: Path, what: str
+    ) -> tuple[int, str] | None:
+        """Stream ``chunks`` into place; ``None`` (and nothing written) if there were none."""
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        next_progress = 64 << 20
+        started = time.monotonic()
+        with _temporary_beside(destination) as (handle, temporary):
+            for chunk in chunks:
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if size >= next_progress:
+                    next_progress += 64 << 20
+                    rate = size / max(time.monotonic() - started, 1e-6)
+                    self._log.info(
+                        "%s: %d MiB downloaded (%.1f MiB/s)", what, size >> 20, rate / 2**20
+                    )
+            if size == 0:
+                return None
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            os.replace(temporary, destination)
+        return size, digest.hexdigest()
+
+
+@contextmanager
+def _temporary_beside(destination: Path) -> Iterator[tuple[Any, Path]]:
+    """A temporary file in ``destination``'s folder, removed unless renamed away."""
+    fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle, temporary
+    finally:
+        temporary.unlink(missing_ok=True)

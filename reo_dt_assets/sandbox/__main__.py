@@ -1,0 +1,43 @@
+"""Run the sandbox servers from the command line: ``python -m reo_dt_assets.sandbox --help``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Loopback sandbox of the DT reporting API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--dt-port", type=int, default=8710)
+    parser.add_argument("--rows", type=int, default=2000, help="rows per (date, app) report")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    parser.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
+    parser.add_argument("--token-ttl", type=int, default=3600, help="expiresIn of tokens, seconds")
+    parser.add_argument("--url-ttl", type=float, default=3 * 3600, help="download URL validity, s")
+    parser.add_argument("--not-ready-polls", type=int, default=2)
+    parser.add_argument("--retention-days", type=int, default=0, help="refuse older dates (0: off)")
+    args = parser.parse_args(argv)
+    faults = DTFaults(
+        error_rate=args.error_rate,
+        latency_ms=args.latency_ms,
+        drop_rate=args.drop_rate,
+        token_ttl=args.token_ttl,
+        url_ttl=args.url_ttl,
+        not_ready_polls=args.not_ready_polls,
+        retention_days=args.retention_days,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with DTSandbox(args.host, args.dt_port, rows=args.rows, faults=faults) as dt_sandbox:
+        print(f"DT sandbox on {dt_sandbox.url}", flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()

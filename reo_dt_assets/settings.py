@@ -1,0 +1,44 @@
+"""Settings read from environment variables.
+
+The variable names are a contract that other tooling relies on; this module is the one place
+that knows them and their defaults. Secrets are not read here: they reach the resources through
+`dagster.EnvVar` so that they never sit in a config value that the UI could show.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DT_CLIENT_ID = "DT_CLIENT_ID"
+DT_CLIENT_SECRET = "DT_CLIENT_SECRET"
+DT_REPORTING_BASE_URL = "DT_REPORTING_BASE_URL"
+REO_API_KEY = "REO_API_KEY"
+REO_INGEST_BASE_URL = "REO_INGEST_BASE_URL"
+REO_DT_DATA_DIR = "REO_DT_DATA_DIR"
+REO_DT_DUCKDB_PATH = "REO_DT_DUCKDB_PATH"
+REO_DT_APPS_FILE = "REO_DT_APPS_FILE"
+
+DEFAULT_DT_REPORTING_BASE_URL = "https://reporting.fyber.com"
+DEFAULT_REO_INGEST_BASE_URL = "https://ingest.reo.dev"
+
+
+def dt_reporting_base_url() -> str:
+    return os.environ.get(DT_REPORTING_BASE_URL) or DEFAULT_DT_REPORTING_BASE_URL
+
+
+def reo_ingest_base_url() -> str:
+    return os.environ.get(REO_INGEST_BASE_URL) or DEFAULT_REO_INGEST_BASE_URL
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(REO_DT_DATA_DIR) or "data")
+
+
+def duckdb_path() -> Path:
+    configured = os.environ.get(REO_DT_DUCKDB_PATH)
+    return Path(configured) if configured else data_dir() / "reo_dt.duckdb"
+
+
+def apps_file() -> Path:
+    return Path(os.environ.get(REO_DT_APPS_FILE) or "apps.toml")

@@ -23,7 +23,7 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     def delay(self, retry_number: int, rng: random.Random | None = None) -> float:
-        """Jittered wait (between half and all of the ceiling) before retry ``retry_number`` (1 for the first retry)."""
+        """Wait before retry ``retry_number`` (1 = first): jittered in [ceiling/2, ceiling]."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
         return (rng or random).uniform(ceiling / 2, ceiling)
 

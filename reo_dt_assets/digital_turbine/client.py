@@ -189,7 +189,11 @@ class DigitalTurbineClient:
                 ) from None
             self._log.warning(
                 "%s: %s (attempt %d/%d), retrying in %.1fs",
-                what, problem, attempt, self._retry.attempts, wait,
+                what,
+                problem,
+                attempt,
+                self._retry.attempts,
+                wait,
             )
             self._sleep(wait)
         raise AssertionError("unreachable")
@@ -284,7 +288,9 @@ class DigitalTurbineClient:
                 raise DTProtocolError(
                     f"DT report response for {app_id} on {date} lacks 'id' or 'url'"
                 ) from None
-            self._log.info("DT report %s requested: polling %s", request.id, redact_url(request.url))
+            self._log.info(
+                "DT report %s requested: polling %s", request.id, redact_url(request.url)
+            )
             return request
         raise AssertionError("unreachable")
 
@@ -309,7 +315,10 @@ class DigitalTurbineClient:
                 seconds = time.monotonic() - started
                 self._log.info(
                     "DT report %s stored: %d bytes in %.1fs after %d polls",
-                    request.id, size, seconds, polls,
+                    request.id,
+                    size,
+                    seconds,
+                    polls,
                 )
                 return DownloadedReport(request.id, destination, size, digest, seconds, polls)
             if outcome == "expired" or time.monotonic() - request.requested_at > self._url_validity:
@@ -332,7 +341,10 @@ class DigitalTurbineClient:
                 )
             self._log.info(
                 "DT report %s not ready (%s), poll %d, next in %.1fs",
-                request.id, outcome, polls, wait,
+                request.id,
+                outcome,
+                polls,
+                wait,
             )
             self._sleep(wait)
 
@@ -367,7 +379,11 @@ class DigitalTurbineClient:
             wait = self._retry.delay(attempt, self._rng)
             self._log.warning(
                 "%s: download failed with %s (attempt %d/%d), retrying in %.1fs",
-                what, problem, attempt, self._retry.attempts, wait,
+                what,
+                problem,
+                attempt,
+                self._retry.attempts,
+                wait,
             )
             self._sleep(wait)
         raise AssertionError("unreachable")
@@ -404,7 +420,9 @@ class DigitalTurbineClient:
 @contextmanager
 def _temporary_beside(destination: Path) -> Iterator[tuple[Any, Path]]:
     """A temporary file in ``destination``'s folder, removed unless renamed away."""
-    fd, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part")
+    fd, name = tempfile.mkstemp(
+        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
+    )
     temporary = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:

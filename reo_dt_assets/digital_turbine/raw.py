@@ -12,8 +12,12 @@ def raw_report_path(data_dir: Path, date: dt.date, app_id: str) -> Path:
     """``<data dir>/raw/digital_turbine/user_level/date=YYYY-MM-DD/app_id=<id>.csv``."""
     validate_app_id(app_id)
     return (
-        data_dir / "raw" / "digital_turbine" / "user_level"
-        / f"date={date.isoformat()}" / f"app_id={app_id}.csv"
+        data_dir
+        / "raw"
+        / "digital_turbine"
+        / "user_level"
+        / f"date={date.isoformat()}"
+        / f"app_id={app_id}.csv"
     )
 
 

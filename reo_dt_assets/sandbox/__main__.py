@@ -14,8 +14,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--dt-port", type=int, default=8710)
     parser.add_argument("--rows", type=int, default=2000, help="rows per (date, app) report")
-    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 5xx")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every request")
+    parser.add_argument(
+        "--error-rate", type=float, default=0.0, help="share of requests answered 5xx"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay added to every request"
+    )
     parser.add_argument("--drop-rate", type=float, default=0.0, help="share of connections dropped")
     parser.add_argument("--token-ttl", type=int, default=3600, help="expiresIn of tokens, seconds")
     parser.add_argument("--url-ttl", type=float, default=3 * 3600, help="download URL validity, s")

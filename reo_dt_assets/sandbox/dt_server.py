@@ -153,7 +153,7 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         # -- helpers ---------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
 
         # -- routes ----------------------------------------------------------------------------
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        def do_POST(self) -> None:
             path = urlsplit(self.path).path
             body = self._body()
             if path == "/_sandbox/faults":
@@ -221,7 +221,7 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, {"error": "not_found"})
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             if parts.path == "/_sandbox/stats":
                 self._json(200, asdict(sandbox.stats))
@@ -275,7 +275,13 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 query = None
             if not isinstance(query, dict):
-                self._json(400, {"error": "invalid_query", "message": "Invalid value undefined supplied to : Query"})
+                self._json(
+                    400,
+                    {
+                        "error": "invalid_query",
+                        "message": "Invalid value undefined supplied to : Query",
+                    },
+                )
                 return
             raw_date, app_id = query.get("date"), query.get("appId")
             try:
@@ -283,15 +289,36 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
                 if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(raw_date)):
                     raise ValueError
             except ValueError:
-                self._json(400, {"error": "invalid_query", "message": f'Invalid value "{raw_date}" supplied to : Query/date: Date'})
+                self._json(
+                    400,
+                    {
+                        "error": "invalid_query",
+                        "message": f'Invalid value "{raw_date}" supplied to : Query/date: Date',
+                    },
+                )
                 return
             if app_id in (None, ""):
-                self._json(400, {"error": "invalid_query", "message": "Invalid value undefined supplied to : Query/appId: AppId"})
+                self._json(
+                    400,
+                    {
+                        "error": "invalid_query",
+                        "message": "Invalid value undefined supplied to : Query/appId: AppId",
+                    },
+                )
                 return
             retention = sandbox.faults.retention_days
-            too_old = retention and date < dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=retention)
+            too_old = retention and date < dt.datetime.now(dt.UTC).date() - dt.timedelta(
+                days=retention
+            )
             if date < FIRST_DATE or too_old:
-                self._json(400, {"error": "invalid_query", "message": f'Invalid value "{raw_date}" supplied to : Query/date: Date (no user level data for this date)'})
+                self._json(
+                    400,
+                    {
+                        "error": "invalid_query",
+                        "message": f'Invalid value "{raw_date}" supplied to : Query/date: Date'
+                        " (no user level data for this date)",
+                    },
+                )
                 return
             report_id = str(uuid.uuid4())
             expires = int(time.time() + sandbox.faults.url_ttl)
@@ -316,7 +343,12 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
                 or not expires.isdigit()
                 or not hmac.compare_digest(signature, sandbox.sign(report_id, int(expires)))
             ):
-                self._s3_error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
+                self._s3_error(
+                    403,
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature"
+                    " you provided.",
+                )
                 return
             if time.time() > min(int(expires), report.expires):
                 self._s3_error(403, "AccessDenied", "Request has expired")

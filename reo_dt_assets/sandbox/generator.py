@@ -35,8 +35,27 @@ ZERO_AD_ID = "00000000-0000-0000-0000-000000000000"
 MASKED = "aggregated masked user level revenue"
 NETWORKS = ("DT Exchange", "AdMob", "AppLovin", "Meta Audience Network", "Unity Ads", "Vungle")
 PLACEMENTS = (("banner", 1), ("interstitial", 2), ("rewarded", 3))
-FIRST = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-         "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter")
+FIRST = (
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "niaj",
+    "olivia",
+    "peggy",
+    "rupert",
+    "sybil",
+    "trent",
+    "victor",
+    "walter",
+)
 DOMAINS = ("example.com", "devshop.io", "mail.test", "corp.example.org")
 
 
@@ -84,9 +103,9 @@ class GroundTruth:
 
 
 def _uuid(rng: random.Random, upper: bool = False) -> str:
-    text = "%08x-%04x-%04x-%04x-%012x" % (
-        rng.getrandbits(32), rng.getrandbits(16), (rng.getrandbits(12) | 0x4000),
-        (rng.getrandbits(14) | 0x8000), rng.getrandbits(48),
+    text = (
+        f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-{rng.getrandbits(12) | 0x4000:04x}"
+        f"-{rng.getrandbits(14) | 0x8000:04x}-{rng.getrandbits(48):012x}"
     )
     return text.upper() if upper else text
 
@@ -115,13 +134,17 @@ def user_pool(app_id: str, size: int) -> list[SyntheticUser]:
         users.append(
             SyntheticUser(
                 user_id=_user_id(rng, n),
-                advertising_id=ZERO_AD_ID if lat else ("" if rng.random() < 0.05 else _uuid(rng, ios)),
+                advertising_id=ZERO_AD_ID
+                if lat
+                else ("" if rng.random() < 0.05 else _uuid(rng, ios)),
                 idfv=_uuid(rng, True) if ios and rng.random() < 0.9 else "",
             )
         )
     # A few users with padding around their ID, and one with no identifier at all.
     if size > 10:
-        users[3] = SyntheticUser(f"  {users[3].user_id or 'padded_user'}  ", users[3].advertising_id, users[3].idfv)
+        users[3] = SyntheticUser(
+            f"  {users[3].user_id or 'padded_user'}  ", users[3].advertising_id, users[3].idfv
+        )
         users[7] = SyntheticUser("", ZERO_AD_ID, "")
     return users
 
@@ -142,8 +165,11 @@ def generate(
     lines: list[str] = []
     data_rows = max(rows - 1, 0)
     for _ in range(data_rows):
-        user = pool[min(int(rng.paretovariate(1.2)) - 1, len(pool) - 1) if rng.random() < 0.3
-                    else rng.randrange(len(pool))]
+        user = pool[
+            min(int(rng.paretovariate(1.2)) - 1, len(pool) - 1)
+            if rng.random() < 0.3
+            else rng.randrange(len(pool))
+        ]
         network = rng.choice(NETWORKS)
         placement, container = rng.choice(PLACEMENTS)
         impressions = rng.randint(0, 40) if rng.random() < 0.97 else 0

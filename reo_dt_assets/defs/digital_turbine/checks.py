@@ -1,5 +1,6 @@
 """Blocking check that the raw report carries the columns of the one column contract."""
 
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +18,11 @@ def dt_user_level_report_columns(
 ) -> dg.AssetCheckResult:
     """The header has every required dimension and metric; unknown extra columns only warn."""
     date, app_id = report_of(context.partition_key)
-    path = raw_report_path(Path(storage.data_dir), date, app_id)
+    return report_columns_result(raw_report_path(Path(storage.data_dir), date, app_id), context.log)
+
+
+def report_columns_result(path: Path, log: logging.Logger) -> dg.AssetCheckResult:
+    """The column check's verdict on one raw report file."""
     if not path.exists():
         return dg.AssetCheckResult(
             passed=False, description=f"{path} does not exist: materialize the partition first."
@@ -44,5 +49,5 @@ def dt_user_level_report_columns(
             f"Schema drift: unexpected columns {list(match.unexpected)}, "
             f"optional columns absent {list(match.missing_optional)}. They are ignored."
         )
-        context.log.warning(f"{path}: {description}")
+        log.warning(f"{path}: {description}")
     return dg.AssetCheckResult(passed=True, description=description, metadata=metadata)

@@ -1,0 +1,31 @@
+# Every target does its own set-up: a fresh clone needs only python3 (3.11) and pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: setup demo ui test lint bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup  ## run the whole chain against the sandboxes through a real Dagster instance
+	$(BIN)/python -m reo_dt_assets.demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pyright
+
+test: lint  ## lint, type-check, then every test
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) data .dagster_home

@@ -1,0 +1,67 @@
+"""Shared fixtures: sandbox servers on loopback and fast-polling clients pointed at them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# The definitions load the catalog at import: point them at the repository's sandbox catalog.
+os.environ["REO_DT_APPS_FILE"] = str(REPO / "apps.toml")
+
+from reo_dt_assets.digital_turbine.client import DigitalTurbineClient  # noqa: E402
+from reo_dt_assets.http_retry import RetryPolicy  # noqa: E402
+from reo_dt_assets.sandbox.dt_server import DTSandbox  # noqa: E402
+
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+def dt_sandbox() -> Iterator[DTSandbox]:
+    with DTSandbox(rows=400) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def dt_client(dt_sandbox: DTSandbox) -> Iterator[DigitalTurbineClient]:
+    with make_client(dt_sandbox) as client:
+        yield client
+
+
+def make_client(sandbox: DTSandbox, **overrides: object) -> DigitalTurbineClient:
+    options: dict = {
+        "retry": FAST_RETRY,
+        "poll_initial_seconds": 0.01,
+        "poll_max_seconds": 0.05,
+        "poll_deadline_seconds": 10.0,
+        "timeout_seconds": 5.0,
+    }
+    options.update(overrides)
+    return DigitalTurbineClient(
+        options.pop("client_id", sandbox.client_id),
+        options.pop("client_secret", sandbox.client_secret),
+        sandbox.url,
+        **options,
+    )
+
+
+def dt_resources(sandbox: DTSandbox, data_dir: Path, **overrides: object) -> dict[str, object]:
+    """Resources as production wires them, aimed at the sandbox, with fast polling."""
+    from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+
+    options: dict = {
+        "client_id": sandbox.client_id,
+        "client_secret": sandbox.client_secret,
+        "base_url": sandbox.url,
+        "retry_base_seconds": 0.01,
+        "poll_initial_seconds": 0.01,
+        "poll_max_seconds": 0.05,
+    }
+    options.update(overrides)
+    return {
+        "digital_turbine": DigitalTurbineResource(**options),
+        "storage": StorageResource(data_dir=str(data_dir)),
+    }

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         from reo_dt_assets.defs.catalog import CATALOG
 
         job = defs.resolve_implicit_global_asset_job_def()
-        yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days = [yesterday - dt.timedelta(days=n) for n in range(args.days)][::-1]
         print(f"DT sandbox on {dt_sandbox.url}; Dagster instance in {home}")
         failed = []

@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: setup demo ui test lint bench clean
+.PHONY: setup demo ui test lint clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +17,9 @@ setup: $(STAMP)
 
 demo: setup  ## run the whole chain against the sandboxes through a real Dagster instance
 	$(BIN)/python -m reo_dt_assets.demo
+
+ui: setup  ## the sandboxes and `dagster dev` on the same instance; Ctrl-C stops all
+	$(BIN)/python -m reo_dt_assets.dev
 
 lint: setup
 	$(BIN)/ruff check .

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import shutil
 import time
 from pathlib import Path
 
 import dagster as dg
 
+from reo_dt_assets.dev import prepare_home
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -27,10 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=5000, help="rows per sandbox report")
     args = parser.parse_args(argv)
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(Path(__file__).resolve().parent.parent / "dagster.yaml", home / "dagster.yaml")
+    home = prepare_home()
     with DTSandbox(rows=args.rows, faults=DTFaults(not_ready_polls=1)) as dt_sandbox:
         os.environ.update(
             DT_CLIENT_ID=dt_sandbox.client_id,

@@ -14,7 +14,11 @@ os.environ["REO_DT_APPS_FILE"] = str(REPO / "apps.toml")
 
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient  # noqa: E402
 from reo_dt_assets.http_retry import RetryPolicy  # noqa: E402
-from reo_dt_assets.sandbox.dt_server import DTSandbox  # noqa: E402
+from reo_dt_assets.sandbox.dt_server import (  # noqa: E402
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    DTSandbox,
+)
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 
@@ -48,14 +52,14 @@ def make_client(sandbox: DTSandbox, **overrides: object) -> DigitalTurbineClient
     )
 
 
-def dt_resources(sandbox: DTSandbox, data_dir: Path, **overrides: object) -> dict[str, object]:
-    """Resources as production wires them, aimed at the sandbox, with fast polling."""
+def dt_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, object]:
+    """Resources as production wires them, aimed at a DT sandbox, with fast polling."""
     from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
 
     options: dict = {
-        "client_id": sandbox.client_id,
-        "client_secret": sandbox.client_secret,
-        "base_url": sandbox.url,
+        "client_id": SANDBOX_CLIENT_ID,
+        "client_secret": SANDBOX_CLIENT_SECRET,
+        "base_url": dt_url,
         "retry_base_seconds": 0.01,
         "poll_initial_seconds": 0.01,
         "poll_max_seconds": 0.05,
@@ -64,4 +68,14 @@ def dt_resources(sandbox: DTSandbox, data_dir: Path, **overrides: object) -> dic
     return {
         "digital_turbine": DigitalTurbineResource(**options),
         "storage": StorageResource(data_dir=str(data_dir)),
+    }
+
+
+def all_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, object]:
+    """``dt_resources`` plus the DuckDB file in ``data_dir``."""
+    from dagster_duckdb import DuckDBResource
+
+    return {
+        **dt_resources(dt_url, data_dir, **overrides),
+        "duckdb": DuckDBResource(database=str(data_dir / "reo_dt.duckdb")),
     }

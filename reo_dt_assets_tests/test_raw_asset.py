@@ -33,7 +33,7 @@ def _materialize(
     return dg.materialize(
         [dt_user_level_report, dt_user_level_report_columns],
         partition_key=KEY,
-        resources=dt_resources(sandbox, data_dir, **overrides),
+        resources=dt_resources(sandbox.url, data_dir, **overrides),
         raise_on_error=False,
     )
 
@@ -132,7 +132,7 @@ def test_partition_before_app_start_date_fails(dt_sandbox: DTSandbox, tmp_path: 
     result = dg.materialize(
         [dt_user_level_report],
         partition_key=f"{APP}|2026-10-01",
-        resources=dt_resources(dt_sandbox, tmp_path),
+        resources=dt_resources(dt_sandbox.url, tmp_path),
         raise_on_error=False,
     )
     assert result.success  # 2026-10-01 is the app's start_date: allowed

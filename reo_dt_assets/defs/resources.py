@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from reo_dt_assets import settings
@@ -58,4 +59,5 @@ def build_resources() -> dict[str, object]:
             base_url=settings.dt_reporting_base_url(),
         ),
         "storage": StorageResource(data_dir=str(settings.data_dir())),
+        "duckdb": DuckDBResource(database=str(settings.duckdb_path())),
     }

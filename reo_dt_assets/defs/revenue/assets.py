@@ -1,0 +1,95 @@
+"""The ``user_revenue`` DuckDB table, built from the raw DT report of the same partition."""
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
+from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.resources import StorageResource
+from reo_dt_assets.digital_turbine.raw import raw_report_path
+from reo_dt_assets.revenue.parse import BadReportError, parse_report
+from reo_dt_assets.revenue.schema import USER_REVENUE, Table
+from reo_dt_assets.revenue.store import write_partition
+
+
+def column_schema(table: Table) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name,
+                c.type,
+                description=c.description,
+                constraints=dg.TableColumnConstraints(nullable=c.nullable),
+            )
+            for c in table.columns
+        ]
+    )
+
+
+@dg.asset(
+    partitions_def=report_partitions,
+    deps=[dt_user_level_report],
+    group_name="revenue",
+    kinds={"duckdb", "polars"},
+    pool="duckdb_writer",
+    code_version="1",
+    metadata={"dagster/column_schema": column_schema(USER_REVENUE)},
+)
+def user_revenue(
+    context: dg.AssetExecutionContext, duckdb: DuckDBResource, storage: StorageResource
+) -> dg.MaterializeResult:
+    """Ad revenue and impressions per user and day, from DT's user-level report.
+
+    Grain: one row per (report_date, app_id, user_key); the user is the publisher's User ID,
+    else the advertising ID (the all-zero limit-ad-tracking ID does not count), else the IDFV.
+    FairBid's masked aggregate row and rows with no identifier are not users: their totals are
+    kept per partition in ``user_revenue_partitions`` so users + unattributed = the raw report.
+    A partition is replaced in one transaction; bad input fails the run and changes nothing.
+    """
+    date, app_id = report_of(context.partition_key)
+    path = raw_report_path(Path(storage.data_dir), date, app_id)
+    if not path.exists():
+        raise dg.Failure(f"{path} does not exist: materialize dt_user_level_report first.")
+    started = time.monotonic()
+    try:
+        parsed = parse_report(path, date, app_id)
+    except BadReportError as error:
+        raise dg.Failure(description=str(error)) from None
+    parsed_at = time.monotonic()
+    Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.get_connection() as conn:
+        write_partition(conn, parsed, date, app_id, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    users = parsed.users
+    top = users.top_k(10, by="revenue_usd").select(
+        "user_key", "user_key_type", "impressions", "revenue_usd"
+    )
+    context.log.info(
+        f"{users.height} users, {parsed.raw_rows} rows parsed in {parsed_at - started:.2f}s, "
+        f"written in {time.monotonic() - parsed_at:.2f}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": users.height,
+            "dagster/table_name": f"{Path(duckdb.database).stem}.main.{USER_REVENUE.name}",
+            "dagster/column_schema": column_schema(USER_REVENUE),
+            "users": users.height,
+            "revenue_usd_total": float(users["revenue_usd"].sum()),
+            "impressions_total": int(users["impressions"].sum()),
+            "unattributed_revenue_usd": parsed.unattributed_revenue_usd,
+            "unattributed_rows": parsed.unattributed_rows,
+            "raw_rows": parsed.raw_rows,
+            "top_users": dg.MetadataValue.md(_markdown(top.rows(), top.columns)),
+        }
+    )
+
+
+def _markdown(rows: list[tuple], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [f"{v:.6f}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Checks of the ``user_revenue`` table: schema, key, signs and reconciliation with the raw CSV.
+
+One step runs the four (one DuckDB connection); all block the events built from the table.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from reo_dt_assets.defs.digital_turbine.partitions import report_of
+from reo_dt_assets.defs.resources import StorageResource
+from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.digital_turbine.raw import raw_report_path
+from reo_dt_assets.revenue.schema import USER_REVENUE
+from reo_dt_assets.revenue.store import (
+    duplicate_keys,
+    loaded_totals,
+    negative_rows,
+    raw_totals,
+    schema_problems,
+)
+
+REVENUE_TOLERANCE_USD = 1e-6
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "schema_matches_contract",
+            asset=user_revenue,
+            blocking=True,
+            description="Column names, types and nullability match the contract.",
+        ),
+        dg.AssetCheckSpec(
+            "key_is_unique",
+            asset=user_revenue,
+            blocking=True,
+            description="(report_date, app_id, user_key) is unique.",
+        ),
+        dg.AssetCheckSpec(
+            "amounts_not_negative",
+            asset=user_revenue,
+            blocking=True,
+            description="revenue_usd >= 0 and impressions >= 0.",
+        ),
+        dg.AssetCheckSpec(
+            "reconciles_with_raw_report",
+            asset=user_revenue,
+            blocking=True,
+            description="Users + unattributed = the raw CSV's rows, impressions "
+            f"(exactly) and revenue (within {REVENUE_TOLERANCE_USD} USD).",
+        ),
+    ]
+)
+def user_revenue_checks(
+    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, storage: StorageResource
+) -> Iterator[dg.AssetCheckResult]:
+    date, app_id = report_of(context.partition_key)
+    raw = raw_totals(raw_report_path(Path(storage.data_dir), date, app_id))
+    with duckdb.get_connection() as conn:
+        problems = schema_problems(conn, USER_REVENUE)
+        duplicates = duplicate_keys(conn, date, app_id) if not problems else []
+        negatives = negative_rows(conn, date, app_id) if not problems else 0
+        loaded = loaded_totals(conn, date, app_id) if not problems else None
+    yield dg.AssetCheckResult(
+        check_name="schema_matches_contract",
+        passed=not problems,
+        description="; ".join(problems) or None,
+    )
+    yield dg.AssetCheckResult(
+        check_name="key_is_unique",
+        passed=not problems and not duplicates,
+        metadata={"duplicated_keys": ", ".join(duplicates)},
+    )
+    yield dg.AssetCheckResult(
+        check_name="amounts_not_negative",
+        passed=not problems and negatives == 0,
+        metadata={"negative_rows": negatives},
+    )
+    if loaded is None:
+        yield dg.AssetCheckResult(
+            check_name="reconciles_with_raw_report",
+            passed=False,
+            description=f"partition {app_id}|{date} is not in the table",
+        )
+        return
+    difference = abs(loaded.revenue_usd - raw.revenue_usd)
+    yield dg.AssetCheckResult(
+        check_name="reconciles_with_raw_report",
+        passed=(
+            loaded.rows == raw.rows
+            and loaded.impressions == raw.impressions
+            and difference <= REVENUE_TOLERANCE_USD
+        ),
+        metadata={
+            "raw_rows": raw.rows,
+            "loaded_rows": loaded.rows,
+            "raw_impressions": raw.impressions,
+            "loaded_impressions": loaded.impressions,
+            "raw_revenue_usd": raw.revenue_usd,
+            "loaded_revenue_usd": loaded.revenue_usd,
+            "revenue_difference_usd": difference,
+        },
+    )

@@ -1,0 +1,79 @@
+"""The one definition of the revenue tables: their DDL, the UI's column schema and the checks
+all derive from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # DuckDB type, as information_schema.columns.data_type spells it
+    description: str
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def ddl(self) -> str:
+        cells = ",\n    ".join(
+            f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
+        )
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {cells}\n)"
+
+
+USER_REVENUE = Table(
+    name="user_revenue",
+    key=("report_date", "app_id", "user_key"),
+    columns=(
+        Column("report_date", "DATE", "UTC day of the DT report"),
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("user_key", "VARCHAR", "User ID if present, else advertising ID, else IDFV"),
+        Column(
+            "user_key_type",
+            "VARCHAR",
+            "which identifier user_key is: user_id, advertising_id or idfv",
+        ),
+        Column("user_id", "VARCHAR", "publisher User ID (trimmed)", nullable=True),
+        Column(
+            "advertising_id", "VARCHAR", "IDFA/GAID; the all-zero LAT ID is null", nullable=True
+        ),
+        Column("idfv", "VARCHAR", "iOS identifier for vendor", nullable=True),
+        Column("impressions", "BIGINT", "impressions of the user that day"),
+        Column("revenue_usd", "DOUBLE", "estimated publisher revenue of the user that day, USD"),
+        Column("ad_networks", "VARCHAR[]", "ad networks that served the user, sorted"),
+        Column("placement_types", "VARCHAR[]", "placement types seen, sorted"),
+        Column("source_rows", "BIGINT", "raw report rows aggregated into this row"),
+        Column("loaded_at", "TIMESTAMP", "when this partition was written (UTC)"),
+    ),
+)
+
+#: One row per partition: what the report held in all, and what could not be tied to a user
+#: (FairBid's masked aggregate row and rows without any identifier), so that
+#: users + unattributed = the raw report.
+REVENUE_PARTITIONS = Table(
+    name="user_revenue_partitions",
+    key=("report_date", "app_id"),
+    columns=(
+        Column("report_date", "DATE", "UTC day of the DT report"),
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("raw_rows", "BIGINT", "data rows in the raw report"),
+        Column("raw_impressions", "BIGINT", "impressions in the raw report"),
+        Column("raw_revenue_usd", "DOUBLE", "revenue in the raw report, USD"),
+        Column("users", "BIGINT", "rows written to user_revenue"),
+        Column("unattributed_rows", "BIGINT", "masked aggregate rows and rows with no identifier"),
+        Column("masked_rows", "BIGINT", "FairBid 'aggregated masked user level revenue' rows"),
+        Column("unattributed_impressions", "BIGINT", "impressions not tied to a user"),
+        Column("unattributed_revenue_usd", "DOUBLE", "revenue not tied to a user, USD"),
+        Column("loaded_at", "TIMESTAMP", "when this partition was written (UTC)"),
+    ),
+)

@@ -1,0 +1,144 @@
+"""Parsing and aggregating raw reports: against the generator's ground truth, and bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from reo_dt_assets.revenue.parse import BadReportError, parse_report
+from reo_dt_assets.sandbox.generator import MASKED, ZERO_AD_ID, generate
+
+DAY = dt.date(2026, 11, 20)
+APP = "148721"
+HEADER = (
+    "Date,App ID,Ad Network Name,Ad Unit ID,Container Type ID,Advertising ID,IDFV,User ID,"
+    "Instance ID,Placement ID,Placement Type,Impressions,Revenue"
+)
+
+
+def _write(tmp_path: Path, *lines: str, header: str = HEADER, end: str = "\r\n") -> Path:
+    path = tmp_path / "report.csv"
+    path.write_text(end.join([header, *lines]) + end, encoding="utf-8", newline="")
+    return path
+
+
+def _row(
+    user_id: str = "bob",
+    ad_id: str = "",
+    idfv: str = "",
+    impressions: str = "3",
+    revenue: str = "0.012",
+    date: str = "2026-11-20",
+    network: str = "AdMob",
+) -> str:
+    return f"{date},{APP},{network},1,1,{ad_id},{idfv},{user_id},i,1,banner,{impressions},{revenue}"
+
+
+def test_matches_ground_truth_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    with path.open("w", newline="") as handle:
+        truth = generate(handle, DAY, APP, rows=20_000)
+    parsed = parse_report(path, DAY, APP)
+    users = {row["user_key"]: row for row in parsed.users.iter_rows(named=True)}
+    assert len(users) == len(truth.users)
+    for (kind, key), totals in truth.users.items():
+        row = users[key]
+        assert row["user_key_type"] == kind
+        assert row["impressions"] == totals.impressions
+        assert row["revenue_usd"] == pytest.approx(totals.revenue_usd, abs=1e-9)
+    assert parsed.raw_rows == truth.rows
+    assert parsed.raw_impressions == truth.total.impressions
+    assert parsed.raw_revenue_usd == pytest.approx(truth.total.revenue_usd, abs=1e-6)
+    assert parsed.unattributed_impressions == truth.unattributed.impressions
+    assert parsed.unattributed_revenue_usd == pytest.approx(
+        truth.unattributed.revenue_usd, abs=1e-9
+    )
+    assert parsed.masked_rows == 1
+
+
+def test_normalisation_and_identity(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        _row(user_id="  alice@example.com  ", ad_id="AAAA-1", revenue="0.5"),
+        _row(user_id="alice@example.com", ad_id="AAAA-2", revenue="0.25", network="Vungle"),
+        _row(user_id="", ad_id=ZERO_AD_ID, idfv="IDFV-1", impressions="2", revenue="1e-05"),
+        _row(user_id="", ad_id="GAID-9", idfv="IDFV-2", revenue="0"),
+        _row(user_id="", ad_id=ZERO_AD_ID, idfv="", impressions="5", revenue="0.1"),
+        _row(user_id="", ad_id=MASKED.upper(), impressions="100", revenue="2.5"),
+    )
+    parsed = parse_report(path, DAY, APP)
+    rows = {row["user_key"]: row for row in parsed.users.iter_rows(named=True)}
+    assert set(rows) == {"alice@example.com", "IDFV-1", "GAID-9"}
+    alice = rows["alice@example.com"]
+    assert (alice["user_key_type"], alice["impressions"], alice["revenue_usd"]) == (
+        "user_id",
+        6,
+        0.75,
+    )
+    assert alice["advertising_id"] == "AAAA-1"
+    assert alice["ad_networks"] == ["AdMob", "Vungle"]
+    assert alice["placement_types"] == ["banner"]
+    assert rows["IDFV-1"]["user_key_type"] == "idfv"
+    assert rows["IDFV-1"]["advertising_id"] is None  # the all-zero LAT ID is not an ID
+    assert rows["GAID-9"]["user_key_type"] == "advertising_id"
+    assert (parsed.unattributed_rows, parsed.masked_rows) == (2, 1)
+    assert parsed.unattributed_impressions == 105
+    assert parsed.unattributed_revenue_usd == pytest.approx(2.6)
+
+
+def test_aliases_and_column_order(tmp_path: Path) -> None:
+    header = (
+        "revenue (usd),User Id,IMPRESSIONS,Placement Type,IDFV,Advertising ID,Date,App ID,"
+        "Ad Network Name"
+    )
+    path = _write(tmp_path, f"0.5,carol,4,Rewarded,,,2026-11-20,{APP},DT Exchange", header=header)
+    [row] = parse_report(path, DAY, APP).users.iter_rows(named=True)
+    assert (row["user_key"], row["impressions"], row["revenue_usd"]) == ("carol", 4, 0.5)
+    assert row["placement_types"] == ["rewarded"]
+
+
+def test_header_only_gives_no_users(tmp_path: Path) -> None:
+    parsed = parse_report(_write(tmp_path), DAY, APP)
+    assert parsed.users.height == 0 and parsed.raw_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([_row(), _row(revenue="abc")], r"line 3, column 'Revenue': 'abc' is not a number"),
+        ([_row(impressions="-2")], r"line 2, column 'Impressions': '-2' is not a whole number"),
+        ([_row(), _row(), _row(date="2026-11-19")], r"line 4, column 'Date': '2026-11-19'"),
+        ([_row(revenue="")], r"line 2, column 'Revenue': an empty value is not a number"),
+    ],
+)
+def test_bad_values_name_line_and_column(tmp_path: Path, lines: list[str], expected: str) -> None:
+    with pytest.raises(BadReportError, match=expected):
+        parse_report(_write(tmp_path, *lines), DAY, APP)
+
+
+def test_missing_required_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, "x", header=HEADER.replace(",Impressions", ""))
+    with pytest.raises(BadReportError, match=r"missing required columns \['Impressions'\]"):
+        parse_report(path, DAY, APP)
+
+
+def test_invalid_utf8(tmp_path: Path) -> None:
+    path = _write(tmp_path, _row(), _row(user_id="caf\u00e9"))
+    path.write_bytes(path.read_bytes().replace("\u00e9".encode(), b"\xe9"))
+    with pytest.raises(BadReportError, match=r"line 3: invalid UTF-8 \(byte 0xe9"):
+        parse_report(path, DAY, APP)
+
+
+def test_truncated_last_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, _row(), _row())
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(BadReportError, match=r"line 3: the last line is truncated"):
+        parse_report(path, DAY, APP)
+
+
+def test_last_line_without_newline_but_complete_is_fine(tmp_path: Path) -> None:
+    path = _write(tmp_path, _row(), end="\n")
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    assert parse_report(path, DAY, APP).users.height == 1

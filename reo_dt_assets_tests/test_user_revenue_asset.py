@@ -1,0 +1,196 @@
+"""The user_revenue asset with its checks, materialized on partitions against the sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
+from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
+from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.defs.revenue.checks import user_revenue_checks
+from reo_dt_assets.revenue.schema import USER_REVENUE
+from reo_dt_assets.revenue.store import duplicate_keys, negative_rows, schema_problems
+from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets_tests.conftest import all_resources
+
+DAY = dt.date(2026, 11, 20)
+APP = "148721"
+ASSETS = [dt_user_level_report, dt_user_level_report_columns, user_revenue, user_revenue_checks]
+HEADER = (
+    "Date,App ID,Ad Network Name,Ad Unit ID,Container Type ID,Advertising ID,IDFV,User ID,"
+    "Instance ID,Placement ID,Placement Type,Impressions,Revenue"
+)
+
+
+def _run(sandbox: DTSandbox, data_dir: Path, day: dt.date = DAY) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        ASSETS,
+        partition_key=f"{APP}|{day}",
+        resources=all_resources(sandbox.url, data_dir),
+        raise_on_error=False,
+    )
+
+
+def _table(data_dir: Path) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "reo_dt.duckdb"), read_only=True) as conn:
+        return conn.execute(
+            "SELECT report_date, app_id, user_key, user_key_type, impressions, revenue_usd "
+            "FROM user_revenue ORDER BY ALL"
+        ).fetchall()
+
+
+def test_table_matches_ground_truth_and_checks_pass(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    result = _run(dt_sandbox, tmp_path)
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {
+        "dt_user_level_report_columns",
+        "schema_matches_contract",
+        "key_is_unique",
+        "amounts_not_negative",
+        "reconciles_with_raw_report",
+    }
+    assert all(e.passed for e in evaluations.values())
+    truth = dt_sandbox.ground_truth(DAY, APP)
+    rows = {row[2]: row for row in _table(tmp_path)}
+    assert len(rows) == len(truth.users)
+    for (kind, key), totals in truth.users.items():
+        assert rows[key][3] == kind
+        assert rows[key][4] == totals.impressions
+        assert rows[key][5] == pytest.approx(totals.revenue_usd, abs=1e-9)
+    [materialization] = result.asset_materializations_for_node("user_revenue")
+    meta = materialization.metadata
+    assert meta["dagster/row_count"].value == len(truth.users)
+    assert meta["revenue_usd_total"].value == pytest.approx(
+        (truth.total.revenue_nanos - truth.unattributed.revenue_nanos) / 1e9, abs=1e-6
+    )
+    assert meta["unattributed_revenue_usd"].value == pytest.approx(
+        truth.unattributed.revenue_usd, abs=1e-9
+    )
+    assert "| user_key |" in str(meta["top_users"].value)
+    assert isinstance(meta["dagster/column_schema"].value, dg.TableSchema)
+
+
+def test_rematerializing_replaces_rows(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    assert _run(dt_sandbox, tmp_path).success
+    assert _run(dt_sandbox, tmp_path, DAY - dt.timedelta(days=1)).success
+    before = _table(tmp_path)
+    assert _run(dt_sandbox, tmp_path).success
+    after = _table(tmp_path)
+    assert after == before  # same rows, nothing duplicated, the other day untouched
+    with duckdb.connect(str(tmp_path / "reo_dt.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM user_revenue_partitions").fetchone() == (2,)
+
+
+def _line(**fields: str) -> str:
+    values = {"date": "2026-11-20", "impressions": "3", "revenue": "0.01"} | fields
+    return (
+        f"{values['date']},{APP},AdMob,1,1,,,bob,i,1,banner,"
+        f"{values['impressions']},{values['revenue']}"
+    )
+
+
+BAD_INPUTS = {
+    "non-numeric revenue": (
+        (HEADER + "\r\n" + _line(revenue="n/a") + "\r\n").encode(),
+        "line 2, column 'Revenue'",
+    ),
+    "negative impressions": (
+        (HEADER + "\r\n" + _line(impressions="-1") + "\r\n").encode(),
+        "line 2, column 'Impressions'",
+    ),
+    "date of another day": (
+        (HEADER + "\r\n" + _line(date="2026-11-01") + "\r\n").encode(),
+        "line 2, column 'Date'",
+    ),
+    "invalid UTF-8": (
+        (HEADER + "\r\n" + _line() + "\r\n").encode().replace(b"bob", b"b\xffb"),
+        "line 2: invalid UTF-8",
+    ),
+    "truncated last line": (
+        (HEADER + "\r\n" + _line() + "\r\n" + _line()[:20]).encode(),
+        "line 3: the last line is truncated",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_fails_and_changes_nothing(
+    dt_sandbox: DTSandbox, tmp_path: Path, case: str
+) -> None:
+    assert _run(dt_sandbox, tmp_path).success
+    before = _table(tmp_path)
+    body, message = BAD_INPUTS[case]
+    dt_sandbox.overrides[(DAY, APP)] = body
+    result = _run(dt_sandbox, tmp_path)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "user_revenue"
+    assert message in str(failure.event_specific_data)
+    assert _table(tmp_path) == before
+
+
+def test_missing_column_is_blocked_before_the_table(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    assert _run(dt_sandbox, tmp_path).success
+    before = _table(tmp_path)
+    dt_sandbox.overrides[(DAY, APP)] = (HEADER.replace(",Revenue", "") + "\r\n").encode()
+    result = _run(dt_sandbox, tmp_path)
+    assert not result.success
+    assert not result.asset_materializations_for_node("user_revenue")  # the check blocked it
+    assert _table(tmp_path) == before
+
+
+def test_check_queries_catch_a_tampered_table(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    assert _run(dt_sandbox, tmp_path).success
+    with duckdb.connect(str(tmp_path / "reo_dt.duckdb")) as conn:
+        assert schema_problems(conn, USER_REVENUE) == []
+        conn.execute("INSERT INTO user_revenue SELECT * FROM user_revenue LIMIT 1")
+        conn.execute("UPDATE user_revenue SET revenue_usd = -1 WHERE rowid = 0")
+        assert len(duplicate_keys(conn, DAY, APP)) == 1
+        assert negative_rows(conn, DAY, APP) >= 1
+        conn.execute("ALTER TABLE user_revenue ADD COLUMN surprise INTEGER")
+        assert schema_problems(conn, USER_REVENUE) == ["unexpected columns ['surprise']"]
+
+
+PARALLEL_CHILD = """
+import sys, dagster as dg
+from pathlib import Path
+from reo_dt_assets_tests.conftest import all_resources
+from reo_dt_assets_tests.test_user_revenue_asset import ASSETS
+url, data_dir, key = sys.argv[1:]
+result = dg.materialize(ASSETS, partition_key=key, resources=all_resources(url, Path(data_dir)))
+print("OK" if result.success else "FAILED")
+"""
+
+
+def test_parallel_runs_of_different_partitions(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    """Four processes write four partitions at once while the file is locked for a while."""
+    days = [DAY - dt.timedelta(days=n) for n in range(4)]
+    database = tmp_path / "reo_dt.duckdb"
+    holder = duckdb.connect(str(database))  # hold the writer lock: every child must wait
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", PARALLEL_CHILD, dt_sandbox.url, str(tmp_path), f"{APP}|{day}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for day in days
+    ]
+    time.sleep(6.0)  # the children start, fetch their reports and wait on the lock
+    holder.close()
+    outputs = [child.communicate(timeout=240)[0].strip() for child in children]
+    assert outputs == ["OK"] * 4
+    with duckdb.connect(str(database), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT count(DISTINCT report_date), count(*) = count(DISTINCT "
+            "(report_date, app_id, user_key)) FROM user_revenue"
+        ).fetchone() == (4, True)

@@ -1,0 +1,138 @@
+"""Benchmark: raw CSV -> user_revenue, against DuckDB and pandas doing the same job.
+
+Not a test (the machine is noisy). Generates a report with the sandbox generator, then runs
+each contender in its own process and prints wall time, rows/s, peak RSS and the ratios:
+  (a) ours: polars parse + aggregate + DuckDB write (reo_dt_assets.revenue)
+  (b) DuckDB read_csv + GROUP BY into a table: (b1) the same output as ours (normalised
+      identifiers, user key, lists of networks and placements), (b2) bare sums per user key
+  (c) pandas read_csv + groupby, sums per user key
+Targets: a/b <= 1.2, peak RSS of (a) <= 1 GiB, c/a >= 10.
+
+    .venv/bin/python bench/user_revenue.py [--rows 5000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DAY = dt.date(2026, 11, 20)
+APP = "148721"
+ZERO = "00000000-0000-0000-0000-000000000000"
+
+
+def ours(path: Path, database: Path) -> None:
+    import duckdb
+
+    from reo_dt_assets.revenue.parse import parse_report
+    from reo_dt_assets.revenue.store import write_partition
+
+    parsed = parse_report(path, DAY, APP)
+    with duckdb.connect(str(database)) as conn:
+        write_partition(conn, parsed, DAY, APP, dt.datetime(2026, 11, 21))
+
+
+def duckdb_same_output(path: Path, database: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(database)) as conn:
+        conn.execute(f"""
+            CREATE TABLE user_revenue AS
+            WITH typed AS (
+                SELECT nullif(trim("User ID"), '') AS user_id,
+                       nullif(nullif(trim("Advertising ID"), ''), '{ZERO}') AS advertising_id,
+                       nullif(trim("IDFV"), '') AS idfv,
+                       trim("Ad Network Name") AS ad_network,
+                       lower(trim("Placement Type")) AS placement_type,
+                       CAST(trim(Impressions) AS BIGINT) AS impressions,
+                       CAST(trim(Revenue) AS DOUBLE) AS revenue
+                FROM read_csv('{path}', header = true, all_varchar = true))
+            SELECT coalesce(user_id, advertising_id, idfv) AS user_key,
+                   min(user_id), min(advertising_id), min(idfv), sum(impressions),
+                   sum(revenue), list(DISTINCT ad_network ORDER BY ad_network),
+                   list(DISTINCT placement_type ORDER BY placement_type), count(*)
+            FROM typed GROUP BY 1""")
+
+
+def duckdb_sums(path: Path, database: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(database)) as conn:
+        conn.execute(f"""
+            CREATE TABLE user_revenue AS
+            SELECT coalesce(nullif("User ID", ''), nullif("Advertising ID", ''), "IDFV") AS key,
+                   sum(Impressions) AS impressions, sum(Revenue) AS revenue, count(*) AS n
+            FROM read_csv('{path}', header = true) GROUP BY 1""")
+
+
+def pandas_sums(path: Path, database: Path) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype={"User ID": str, "Advertising ID": str, "IDFV": str})
+    key = frame["User ID"].fillna(frame["Advertising ID"]).fillna(frame["IDFV"])
+    frame.groupby(key)[["Impressions", "Revenue"]].sum().to_parquet(database.with_suffix(".pq"))
+
+
+CONTENDERS = {
+    "a_ours": ours,
+    "b1_duckdb_same_output": duckdb_same_output,
+    "b2_duckdb_sums": duckdb_sums,
+    "c_pandas": pandas_sums,
+}
+
+
+def measure(name: str, path: Path, out: Path) -> tuple[float, float]:
+    """Run one contender in a fresh process: (wall seconds, peak RSS in MiB)."""
+    database = out / f"{name}.duckdb"
+    database.unlink(missing_ok=True)
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, __file__, "--run", name, str(path), str(database)])
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{name} failed")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--run", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        CONTENDERS[args.run[0]](Path(args.run[1]), Path(args.run[2]))
+        return
+    from reo_dt_assets.sandbox.generator import generate
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"report_{args.rows}.csv"
+    if not path.exists():
+        print(f"generating {args.rows:,} rows ...", flush=True)
+        with path.open("w", newline="") as handle:
+            generate(handle, DAY, APP, args.rows)
+    path.read_bytes()  # into the page cache, as the stack facts were measured
+    print(f"file: {path} ({path.stat().st_size / 2**30:.2f} GiB, {args.rows:,} rows)")
+    results = {}
+    for name in CONTENDERS:
+        if name == "c_pandas" and args.skip_pandas:
+            continue
+        seconds, rss = measure(name, path, args.out)
+        results[name] = seconds
+        print(f"{name:24} {seconds:7.2f} s  {args.rows / seconds / 1e6:6.2f} M rows/s  "
+              f"peak RSS {rss:7.0f} MiB", flush=True)
+    a = results["a_ours"]
+    print(f"a/b1 (same output)  = {a / results['b1_duckdb_same_output']:.2f}  (target <= 1.2)")
+    print(f"a/b2 (bare sums)    = {a / results['b2_duckdb_sums']:.2f}")
+    if "c_pandas" in results:
+        print(f"c/a                 = {results['c_pandas'] / a:.1f}  (target >= 10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,12 +4,14 @@ import dagster as dg
 
 from reo_dt_assets.defs.digital_turbine import assets as dt_assets
 from reo_dt_assets.defs.digital_turbine import checks as dt_checks
+from reo_dt_assets.defs.reo import assets as reo_assets
+from reo_dt_assets.defs.reo import checks as reo_checks
 from reo_dt_assets.defs.resources import build_resources
 from reo_dt_assets.defs.revenue import assets as revenue_assets
 from reo_dt_assets.defs.revenue import checks as revenue_checks
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([dt_assets, revenue_assets]),
-    asset_checks=dg.load_asset_checks_from_modules([dt_checks, revenue_checks]),
+    assets=dg.load_assets_from_modules([dt_assets, revenue_assets, reo_assets]),
+    asset_checks=dg.load_asset_checks_from_modules([dt_checks, revenue_checks, reo_checks]),
     resources=build_resources(),
 )

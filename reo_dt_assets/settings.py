@@ -18,6 +18,7 @@ REO_INGEST_BASE_URL = "REO_INGEST_BASE_URL"
 REO_DT_DATA_DIR = "REO_DT_DATA_DIR"
 REO_DT_DUCKDB_PATH = "REO_DT_DUCKDB_PATH"
 REO_DT_APPS_FILE = "REO_DT_APPS_FILE"
+REO_DT_USER_DIRECTORY = "REO_DT_USER_DIRECTORY"
 
 DEFAULT_DT_REPORTING_BASE_URL = "https://reporting.fyber.com"
 DEFAULT_REO_INGEST_BASE_URL = "https://ingest.reo.dev"
@@ -42,3 +43,8 @@ def duckdb_path() -> Path:
 
 def apps_file() -> Path:
     return Path(os.environ.get(REO_DT_APPS_FILE) or "apps.toml")
+
+
+def user_directory() -> str:
+    """A CSV path, ``duckdb:<table>`` for a table in the DuckDB file, or empty for none."""
+    return os.environ.get(REO_DT_USER_DIRECTORY) or ""

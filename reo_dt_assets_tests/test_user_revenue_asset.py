@@ -16,9 +16,9 @@ from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.revenue.checks import user_revenue_checks
-from reo_dt_assets.revenue.schema import USER_REVENUE
 from reo_dt_assets.revenue.store import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets.schema import USER_REVENUE
 from reo_dt_assets_tests.conftest import all_resources
 
 DAY = dt.date(2026, 11, 20)

@@ -11,6 +11,7 @@ from pydantic import Field
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.http_retry import RetryPolicy
+from reo_dt_assets.reo.client import ReoClient
 
 
 class DigitalTurbineResource(dg.ConfigurableResource):
@@ -45,6 +46,40 @@ class DigitalTurbineResource(dg.ConfigurableResource):
             yield client
 
 
+class ReoResource(dg.ConfigurableResource):
+    """Reo.Dev Product Usage API: retries, timeouts and concurrency live in the client."""
+
+    api_key: str = Field(repr=False, description="Reo.Dev Product Usage API key.")
+    base_url: str = Field(default=settings.DEFAULT_REO_INGEST_BASE_URL)
+    concurrency: int = Field(default=16, description="Requests in flight at once.")
+    timeout_seconds: float = Field(default=10.0, description="Per-request timeout.")
+    retry_attempts: int = Field(default=6, description="Tries per event on 429/5xx/timeouts.")
+    retry_base_seconds: float = Field(default=0.5, description="First retry wait; doubles.")
+
+    def __repr__(self) -> str:
+        return f"ReoResource(base_url={self.base_url!r}, concurrency={self.concurrency})"
+
+    @contextmanager
+    def client(self, log: logging.Logger) -> Iterator[ReoClient]:
+        with ReoClient(
+            self.api_key,
+            self.base_url,
+            concurrency=self.concurrency,
+            timeout_seconds=self.timeout_seconds,
+            retry=RetryPolicy(attempts=self.retry_attempts, base_delay=self.retry_base_seconds),
+            log=log,
+        ) as client:
+            yield client
+
+
+class UserDirectoryResource(dg.ConfigurableResource):
+    """The publisher's optional user directory (``REO_DT_USER_DIRECTORY``)."""
+
+    source: str = Field(
+        default="", description="CSV path, 'duckdb:<table>' in the DuckDB file, or empty."
+    )
+
+
 class StorageResource(dg.ConfigurableResource):
     """Where raw files land (``REO_DT_DATA_DIR``)."""
 
@@ -60,4 +95,8 @@ def build_resources() -> dict[str, object]:
         ),
         "storage": StorageResource(data_dir=str(settings.data_dir())),
         "duckdb": DuckDBResource(database=str(settings.duckdb_path())),
+        "reo": ReoResource(
+            api_key=dg.EnvVar(settings.REO_API_KEY), base_url=settings.reo_ingest_base_url()
+        ),
+        "user_directory": UserDirectoryResource(source=settings.user_directory()),
     }

@@ -16,7 +16,7 @@ import polars as pl
 
 from reo_dt_assets.digital_turbine.columns import match_header, read_header
 from reo_dt_assets.revenue.parse import ParsedReport
-from reo_dt_assets.revenue.schema import REVENUE_PARTITIONS, USER_REVENUE, Table
+from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE, Table
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:

@@ -7,12 +7,29 @@ import signal
 import threading
 
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
+from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Loopback sandbox of the DT reporting API.")
+    parser = argparse.ArgumentParser(description="Loopback sandboxes of the DT and Reo.Dev APIs.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--dt-port", type=int, default=8710)
+    parser.add_argument("--reo-port", type=int, default=8720)
+    parser.add_argument("--reo-latency-ms", type=float, default=0.0)
+    parser.add_argument("--reo-error-rate", type=float, default=0.0, help="share answered 5xx")
+    parser.add_argument("--reo-throttle-rate", type=float, default=0.0, help="share answered 429")
+    parser.add_argument(
+        "--reo-drop-rate",
+        type=float,
+        default=0.0,
+        help="share of requests read, recorded, then dropped unanswered",
+    )
+    parser.add_argument(
+        "--reo-failure-body-rate",
+        type=float,
+        default=0.0,
+        help="share answered 200 with a failure body",
+    )
     parser.add_argument("--rows", type=int, default=2000, help="rows per (date, app) report")
     parser.add_argument(
         "--error-rate", type=float, default=0.0, help="share of requests answered 5xx"
@@ -38,8 +55,19 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with DTSandbox(args.host, args.dt_port, rows=args.rows, faults=faults) as dt_sandbox:
+    reo_faults = ReoFaults(
+        latency_ms=args.reo_latency_ms,
+        error_rate=args.reo_error_rate,
+        throttle_rate=args.reo_throttle_rate,
+        drop_after_read_rate=args.reo_drop_rate,
+        failure_body_rate=args.reo_failure_body_rate,
+    )
+    with (
+        DTSandbox(args.host, args.dt_port, rows=args.rows, faults=faults) as dt_sandbox,
+        ReoSandbox(args.host, args.reo_port, faults=reo_faults) as reo_sandbox,
+    ):
         print(f"DT sandbox on {dt_sandbox.url}", flush=True)
+        print(f"Reo.Dev sandbox on {reo_sandbox.url} (key {reo_sandbox.api_key})", flush=True)
         stop.wait()
 
 

@@ -12,8 +12,8 @@ from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_part
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.parse import BadReportError, parse_report
-from reo_dt_assets.revenue.schema import USER_REVENUE, Table
 from reo_dt_assets.revenue.store import write_partition
+from reo_dt_assets.schema import USER_REVENUE, Table
 
 
 def column_schema(table: Table) -> dg.TableSchema:

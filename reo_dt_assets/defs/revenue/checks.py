@@ -13,7 +13,6 @@ from reo_dt_assets.defs.digital_turbine.partitions import report_of
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.digital_turbine.raw import raw_report_path
-from reo_dt_assets.revenue.schema import USER_REVENUE
 from reo_dt_assets.revenue.store import (
     duplicate_keys,
     loaded_totals,
@@ -21,6 +20,7 @@ from reo_dt_assets.revenue.store import (
     raw_totals,
     schema_problems,
 )
+from reo_dt_assets.schema import USER_REVENUE
 
 REVENUE_TOLERANCE_USD = 1e-6
 

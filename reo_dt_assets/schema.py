@@ -1,4 +1,4 @@
-"""The one definition of the revenue tables: their DDL, the UI's column schema and the checks
+"""The one definition of every DuckDB table: DDL, the UI's column schema and the schema checks
 all derive from it."""
 
 from __future__ import annotations
@@ -75,5 +75,27 @@ REVENUE_PARTITIONS = Table(
         Column("unattributed_impressions", "BIGINT", "impressions not tied to a user"),
         Column("unattributed_revenue_usd", "DOUBLE", "revenue not tied to a user, USD"),
         Column("loaded_at", "TIMESTAMP", "when this partition was written (UTC)"),
+    ),
+)
+
+#: The Reo.Dev delivery ledger: one row per event_id.
+DELIVERIES = Table(
+    name="reo_event_deliveries",
+    key=("event_id",),
+    columns=(
+        Column("event_id", "VARCHAR", "deterministic id of (app, date, user, activity type)"),
+        Column("report_date", "DATE", "UTC day of the DT report"),
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("user_key", "VARCHAR", "user_revenue.user_key of the event"),
+        Column("status", "VARCHAR", "pending, delivered, failed or rejected"),
+        Column("attempts", "INTEGER", "HTTP attempts made, over all runs"),
+        Column("last_http_status", "INTEGER", "status of the last answer", nullable=True),
+        Column("last_error", "VARCHAR", "why it is not delivered (or was rejected)", nullable=True),
+        Column("payload_hash", "VARCHAR", "sha256 of the payload JSON"),
+        Column("payload", "VARCHAR", "the payload JSON as built"),
+        Column("revenue_usd", "DOUBLE", "revenue the event carries"),
+        Column("created_at", "TIMESTAMP", "first built (UTC)"),
+        Column("updated_at", "TIMESTAMP", "last changed (UTC)"),
+        Column("delivered_at", "TIMESTAMP", "confirmed by Reo.Dev (UTC)", nullable=True),
     ),
 )

@@ -1,0 +1,155 @@
+"""The ``reo_usage_events`` asset: build, validate, record and deliver a partition's events."""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from reo_dt_assets.defs.catalog import CATALOG
+from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
+from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.reo.client import ReoAuthError, SendResult, progress_logger
+from reo_dt_assets.reo.events import (
+    DirectoryEntry,
+    build_events,
+    load_directory,
+    read_directory_csv,
+)
+from reo_dt_assets.reo.ledger import BatchRecorder, DeliveryLedger
+from reo_dt_assets.reo.payload import payload_problems
+from reo_dt_assets.schema import USER_REVENUE
+
+
+class ReoDeliveryConfig(dg.Config):
+    dry_run: bool = False
+    """Build, validate and record the events, send nothing, and preview them in the metadata."""
+
+
+def _directory(source: str, conn_rows: pl.DataFrame | None) -> dict[str, DirectoryEntry] | None:
+    if not source:
+        return None
+    if conn_rows is not None:
+        return load_directory(conn_rows)
+    path = Path(source)
+    if not path.exists():
+        raise dg.Failure(
+            f"user directory {path} not found: fix REO_DT_USER_DIRECTORY (a CSV path or "
+            "duckdb:<table>) or unset it"
+        )
+    return read_directory_csv(path)
+
+
+@dg.asset(
+    partitions_def=report_partitions,
+    deps=[user_revenue],
+    group_name="reo",
+    kinds={"python", "duckdb"},
+    pool="reo_delivery",
+    code_version="1",
+)
+def reo_usage_events(
+    context: dg.AssetExecutionContext,
+    config: ReoDeliveryConfig,
+    duckdb: DuckDBResource,
+    reo: ReoResource,
+    user_directory: UserDirectoryResource,
+) -> dg.MaterializeResult:
+    """Reo.Dev product-usage events: one per (date, app, user with a publisher User ID).
+
+    Source: ``user_revenue`` (+ the optional publisher user directory), payloads per Reo.Dev's
+    Product Usage API. Each event has a deterministic ``event_id``; the ledger
+    ``reo_event_deliveries`` records it and marks it delivered only after Reo.Dev confirms, so a
+    re-run sends only what is not yet delivered. Users known only by a device ID are counted,
+    not sent. The asset fails if any event is left undelivered.
+    """
+    date, app_id = report_of(context.partition_key)
+    app = CATALOG.app(app_id)
+    table = user_directory.source.removeprefix("duckdb:")
+    with duckdb.get_connection() as conn:
+        rows = conn.sql(
+            f"SELECT user_key, user_key_type, user_id, impressions, revenue_usd, ad_networks "
+            f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? ORDER BY user_key",
+            params=[date, app_id],
+        ).pl()
+        directory_rows = (
+            conn.sql(f'SELECT * FROM "{table}"').pl()
+            if user_directory.source.startswith("duckdb:")
+            else None
+        )
+    built = build_events(
+        rows.iter_rows(named=True),
+        date=date,
+        app_id=app_id,
+        product_id=app.product_id,
+        activity_type=app.activity_type,
+        environment=app.environment,
+        directory=_directory(user_directory.source, directory_rows),
+    )
+    rejected = {
+        e.event_id: "; ".join(problems)
+        for e in built.events
+        if (problems := payload_problems(e.payload))
+    }
+    ledger = DeliveryLedger(duckdb.get_connection)
+    registered = ledger.register(date, app_id, built.events, rejected)
+    metadata: dict[str, Any] = {
+        "built": len(built.events),
+        "already_delivered": registered.already_delivered,
+        "rejected": len(rejected),
+        "device_only_skipped": built.device_only_users,
+        "device_only_revenue_usd": built.device_only_revenue_usd,
+        "enriched_from_directory": built.enriched,
+        "dry_run": config.dry_run,
+    }
+    if config.dry_run:
+        preview = [payload for _, payload in registered.to_send[:5]]
+        return dg.MaterializeResult(
+            metadata={
+                **metadata,
+                "sent_now": 0,
+                "would_send": len(registered.to_send),
+                "preview": dg.MetadataValue.json({"payloads": preview}),
+            }
+        )
+    recorder = BatchRecorder(ledger)
+    tick = progress_logger(context.log, len(registered.to_send))
+    started = time.monotonic()
+
+    def on_result(result: SendResult) -> None:
+        recorder.add(result)
+        tick(recorder.delivered + recorder.failed)
+
+    try:
+        with reo.client(context.log) as client:
+            client.send_all(registered.to_send, on_result)
+    except ReoAuthError as error:
+        recorder.flush()
+        raise dg.Failure(
+            description=str(error), metadata={"sent_now": recorder.delivered}
+        ) from None
+    finally:
+        recorder.flush()
+    seconds = time.monotonic() - started
+    counts = ledger.status_counts(date, app_id)
+    metadata.update(
+        sent_now=recorder.delivered,
+        failed=counts.get("failed", 0),
+        pending=counts.get("pending", 0),
+        delivered_total=counts.get("delivered", 0),
+        events_per_second=round(recorder.delivered / seconds, 1) if seconds > 0 else 0.0,
+    )
+    undelivered = counts.get("failed", 0) + counts.get("pending", 0)
+    if undelivered:
+        raise dg.Failure(
+            description=(
+                f"{undelivered} events of {app_id} on {date} are not delivered (see "
+                "reo_event_deliveries.last_error); re-materialize the partition to retry them."
+            ),
+            metadata={k: json.dumps(v) if isinstance(v, dict) else v for k, v in metadata.items()},
+        )
+    return dg.MaterializeResult(metadata=metadata)

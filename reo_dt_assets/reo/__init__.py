@@ -1,0 +1,1 @@
+"""Reo.Dev Product Usage API: payload contract, event building, sender and delivery ledger."""

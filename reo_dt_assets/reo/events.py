@@ -1,0 +1,151 @@
+"""From ``user_revenue`` rows to Reo.Dev payloads: identity typing, enrichment, event ids.
+
+Only users with a publisher User ID are developers to Reo.Dev; users known only by an
+advertising ID or IDFV are devices and are counted, not sent. An optional user directory
+supplied by the publisher upgrades the identity (email first, then GitHub, then LinkedIn) and
+adds the IP address and user agent Reo.Dev uses to find the company.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from reo_dt_assets.reo.payload import SOURCE
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+GITHUB = re.compile(r"^(https?://)?(www\.)?github\.com/[A-Za-z0-9-]+/?$", re.IGNORECASE)
+LINKEDIN = re.compile(r"^(https?://)?([a-z]{2,3}\.)?linkedin\.com/in/[^/\s]+/?$", re.IGNORECASE)
+DIRECTORY_COLUMNS = ("user_id", "email", "github", "linkedin", "ip_addr", "user_agent")
+
+
+def user_id_type(user_id: str) -> str:
+    """The Reo.Dev ``user_id_type`` of a publisher User ID, by its shape."""
+    if EMAIL.match(user_id):
+        return "EMAIL"
+    if GITHUB.match(user_id):
+        return "GITHUB"
+    if LINKEDIN.match(user_id):
+        return "LINKEDIN"
+    return "USERNAME"
+
+
+def event_id(app_id: str, date: dt.date, user_key: str, activity_type: str) -> str:
+    """Stable across runs, so Reo.Dev can drop a duplicate that a lost response caused."""
+    digest = hashlib.sha256(f"{app_id}|{date.isoformat()}|{user_key}|{activity_type}".encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    email: str | None = None
+    github: str | None = None
+    linkedin: str | None = None
+    ip_addr: str | None = None
+    user_agent: str | None = None
+
+
+def load_directory(frame: pl.DataFrame) -> dict[str, DirectoryEntry]:
+    """The publisher's user directory, keyed by User ID; blank cells are absent values."""
+    missing = [c for c in ("user_id",) if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"user directory lacks the column 'user_id' (columns: {frame.columns}); expected "
+            f"{list(DIRECTORY_COLUMNS)}"
+        )
+    directory: dict[str, DirectoryEntry] = {}
+    present = [c for c in DIRECTORY_COLUMNS[1:] if c in frame.columns]
+    for row in frame.select("user_id", *present).iter_rows(named=True):
+        key = (row["user_id"] or "").strip()
+        if key:
+            values = {
+                c: (str(row[c]).strip() or None) if row[c] is not None else None for c in present
+            }
+            directory[key] = DirectoryEntry(**values)
+    return directory
+
+
+def read_directory_csv(path: Path) -> dict[str, DirectoryEntry]:
+    return load_directory(pl.read_csv(path, infer_schema=False))
+
+
+@dataclass(frozen=True)
+class BuiltEvent:
+    event_id: str
+    user_key: str
+    revenue_usd: float
+    payload: dict[str, Any]
+
+
+@dataclass
+class BuildResult:
+    events: list[BuiltEvent] = field(default_factory=list)
+    device_only_users: int = 0
+    device_only_revenue_usd: float = 0.0
+    enriched: int = 0
+
+
+def build_events(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    date: dt.date,
+    app_id: str,
+    product_id: str,
+    activity_type: str,
+    environment: str | None,
+    directory: Mapping[str, DirectoryEntry] | None = None,
+) -> BuildResult:
+    """One event per user row that has a publisher User ID (rows of ``user_revenue``)."""
+    event_at = int(dt.datetime.combine(date, dt.time(), dt.UTC).timestamp())
+    result = BuildResult()
+    for row in rows:
+        user_id = row.get("user_id")
+        if row["user_key_type"] != "user_id" or not user_id:
+            result.device_only_users += 1
+            result.device_only_revenue_usd += float(row["revenue_usd"])
+            continue
+        identity, kind = user_id, user_id_type(user_id)
+        entry = (directory or {}).get(user_id)
+        if entry:
+            for value, upgraded in (
+                (entry.email, "EMAIL"),
+                (entry.github, "GITHUB"),
+                (entry.linkedin, "LINKEDIN"),
+            ):
+                if value:
+                    identity, kind = value, upgraded
+                    break
+            result.enriched += 1
+        payload: dict[str, Any] = {
+            "activity_type": activity_type,
+            "source": SOURCE,
+            "user_id": identity,
+            "user_id_type": kind,
+            "event_id": event_id(app_id, date, row["user_key"], activity_type),
+            "event_at": event_at,
+            "product_id": product_id,
+            "meta": {
+                "revenue_usd": f"{float(row['revenue_usd']):.9f}",
+                "impressions": str(int(row["impressions"])),
+                "report_date": date.isoformat(),
+                "dt_app_id": app_id,
+                "ad_networks": ",".join(row.get("ad_networks") or []),
+            },
+        }
+        if environment:
+            payload["environment"] = environment
+        if entry and entry.ip_addr:
+            payload["ip_addr"] = entry.ip_addr
+        if entry and entry.user_agent:
+            payload["user_agent"] = entry.user_agent
+        result.events.append(
+            BuiltEvent(payload["event_id"], row["user_key"], float(row["revenue_usd"]), payload)
+        )
+    return result

@@ -1,0 +1,199 @@
+"""The delivery ledger: one row per ``event_id`` in DuckDB table ``reo_event_deliveries``.
+
+An event is marked delivered only after Reo.Dev confirmed it. Results are written in small
+batches, each in its own short transaction on a fresh connection (the DuckDB file has one
+writer at a time, and other partitions are waiting for it). A crash loses at most the
+confirmations of the last batch: those events are still pending and are sent again by the next
+run, which is the one case where Reo.Dev sees an ``event_id`` twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from reo_dt_assets.reo.client import SendResult
+from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.schema import DELIVERIES
+
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+def payload_json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Registered:
+    to_send: list[tuple[str, dict[str, Any]]]
+    already_delivered: int
+
+
+class DeliveryLedger:
+    def __init__(self, connect: Connect) -> None:
+        self._connect = connect
+
+    def register(
+        self,
+        date: dt.date,
+        app_id: str,
+        events: Iterable[BuiltEvent],
+        rejected: dict[str, str],
+    ) -> Registered:
+        """Record the partition's built events; return the ones not yet delivered.
+
+        New events become pending (or rejected, with the reason, if ``rejected`` names them);
+        undelivered ones take the new payload; delivered ones are left exactly as they are.
+        """
+        now = _now()
+        built = list(events)
+        staged = pl.DataFrame(
+            {
+                "event_id": [e.event_id for e in built],
+                "user_key": [e.user_key for e in built],
+                "status": ["rejected" if e.event_id in rejected else "pending" for e in built],
+                "last_error": [rejected.get(e.event_id) for e in built],
+                "payload": [payload_json(e.payload) for e in built],
+                "revenue_usd": [e.revenue_usd for e in built],
+            },
+            schema={
+                "event_id": pl.String,
+                "user_key": pl.String,
+                "status": pl.String,
+                "last_error": pl.String,
+                "payload": pl.String,
+                "revenue_usd": pl.Float64,
+            },
+        ).with_columns(
+            payload_hash=pl.col("payload").map_batches(
+                lambda s: pl.Series([hashlib.sha256(p.encode()).hexdigest() for p in s]),
+                return_dtype=pl.String,
+            )
+        )
+        with self._connect() as conn:
+            conn.execute(DELIVERIES.ddl())
+            conn.register("staged_events", staged.to_arrow())
+            try:
+                conn.execute("BEGIN TRANSACTION")
+                conn.execute(
+                    f"""UPDATE {DELIVERIES.name} AS l SET status = s.status,
+                        last_error = s.last_error, payload = s.payload,
+                        payload_hash = s.payload_hash, revenue_usd = s.revenue_usd,
+                        updated_at = $now
+                    FROM staged_events s
+                    WHERE l.event_id = s.event_id AND l.status <> 'delivered'""",
+                    {"now": now},
+                )
+                conn.execute(
+                    f"""INSERT INTO {DELIVERIES.name}
+                    SELECT s.event_id, $date, $app, s.user_key, s.status, 0, NULL, s.last_error,
+                           s.payload_hash, s.payload, s.revenue_usd, $now, $now, NULL
+                    FROM staged_events s
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM {DELIVERIES.name} l WHERE l.event_id = s.event_id)""",
+                    {"date": date, "app": app_id, "now": now},
+                )
+                conn.execute("COMMIT")
+                delivered = {
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT l.event_id FROM {DELIVERIES.name} l JOIN staged_events s "
+                        "USING (event_id) WHERE l.status = 'delivered'"
+                    ).fetchall()
+                }
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.unregister("staged_events")
+        to_send = [
+            (e.event_id, e.payload)
+            for e in built
+            if e.event_id not in delivered and e.event_id not in rejected
+        ]
+        return Registered(to_send=to_send, already_delivered=len(delivered))
+
+    def record(self, results: list[SendResult]) -> None:
+        """Write a batch of send results in one transaction."""
+        if not results:
+            return
+        staged = pl.DataFrame(
+            {
+                "event_id": [r.event_id for r in results],
+                "status": ["delivered" if r.delivered else "failed" for r in results],
+                "attempts": [r.attempts for r in results],
+                "http_status": [r.http_status for r in results],
+                "error": [r.error for r in results],
+            },
+            schema={
+                "event_id": pl.String,
+                "status": pl.String,
+                "attempts": pl.Int32,
+                "http_status": pl.Int32,
+                "error": pl.String,
+            },
+        )
+        with self._connect() as conn:
+            conn.register("staged_results", staged.to_arrow())
+            try:
+                conn.execute(
+                    f"""UPDATE {DELIVERIES.name} AS l SET status = r.status,
+                        attempts = l.attempts + r.attempts, last_http_status = r.http_status,
+                        last_error = r.error, updated_at = $now,
+                        delivered_at = CASE WHEN r.status = 'delivered' THEN $now END
+                    FROM staged_results r
+                    WHERE l.event_id = r.event_id AND l.status <> 'delivered'""",
+                    {"now": _now()},
+                )
+            finally:
+                conn.unregister("staged_results")
+
+    def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
+        with self._connect() as conn:
+            conn.execute(DELIVERIES.ddl())
+            rows = conn.execute(
+                f"SELECT status, count(*) FROM {DELIVERIES.name} "
+                "WHERE report_date = ? AND app_id = ? GROUP BY status",
+                [date, app_id],
+            ).fetchall()
+        return {status: int(count) for status, count in rows}
+
+
+class BatchRecorder:
+    """Collects send results and writes them every ``batch`` results or ``seconds``."""
+
+    def __init__(self, ledger: DeliveryLedger, batch: int = 200, seconds: float = 1.0) -> None:
+        self._ledger = ledger
+        self._batch = batch
+        self._seconds = seconds
+        self._pending: list[SendResult] = []
+        self._last = dt.datetime.now()
+        self.delivered = 0
+        self.failed = 0
+
+    def add(self, result: SendResult) -> None:
+        self._pending.append(result)
+        if result.delivered:
+            self.delivered += 1
+        else:
+            self.failed += 1
+        elapsed = (dt.datetime.now() - self._last).total_seconds()
+        if len(self._pending) >= self._batch or elapsed >= self._seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        self._ledger.record(self._pending)
+        self._pending = []
+        self._last = dt.datetime.now()

@@ -19,6 +19,7 @@ from reo_dt_assets.sandbox.dt_server import (  # noqa: E402
     SANDBOX_CLIENT_SECRET,
     DTSandbox,
 )
+from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY, ReoSandbox  # noqa: E402
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 
@@ -71,11 +72,36 @@ def dt_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, 
     }
 
 
-def all_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, object]:
-    """``dt_resources`` plus the DuckDB file in ``data_dir``."""
+def all_resources(
+    dt_url: str,
+    data_dir: Path,
+    reo_url: str = "http://127.0.0.1:9",
+    *,
+    reo_key: str = SANDBOX_API_KEY,
+    directory: str = "",
+    **reo_overrides: object,
+) -> dict[str, object]:
+    """Every resource, aimed at the sandboxes, the DuckDB file in ``data_dir``."""
     from dagster_duckdb import DuckDBResource
 
-    return {
-        **dt_resources(dt_url, data_dir, **overrides),
-        "duckdb": DuckDBResource(database=str(data_dir / "reo_dt.duckdb")),
+    from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
+
+    reo_options: dict = {
+        "api_key": reo_key,
+        "base_url": reo_url,
+        "concurrency": 8,
+        "retry_base_seconds": 0.01,
     }
+    reo_options.update(reo_overrides)
+    return {
+        **dt_resources(dt_url, data_dir),
+        "duckdb": DuckDBResource(database=str(data_dir / "reo_dt.duckdb")),
+        "reo": ReoResource(**reo_options),
+        "user_directory": UserDirectoryResource(source=directory),
+    }
+
+
+@pytest.fixture
+def reo_sandbox() -> Iterator[ReoSandbox]:
+    with ReoSandbox() as sandbox:
+        yield sandbox

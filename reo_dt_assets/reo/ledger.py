@@ -51,11 +51,13 @@ class DeliveryLedger:
         app_id: str,
         events: Iterable[BuiltEvent],
         rejected: dict[str, str],
+        pending_note: str | None = None,
     ) -> Registered:
         """Record the partition's built events; return the ones not yet delivered.
 
         New events become pending (or rejected, with the reason, if ``rejected`` names them);
         undelivered ones take the new payload; delivered ones are left exactly as they are.
+        ``pending_note`` is kept as the reason of pending events (a dry run says so).
         """
         now = _now()
         built = list(events)
@@ -64,7 +66,7 @@ class DeliveryLedger:
                 "event_id": [e.event_id for e in built],
                 "user_key": [e.user_key for e in built],
                 "status": ["rejected" if e.event_id in rejected else "pending" for e in built],
-                "last_error": [rejected.get(e.event_id) for e in built],
+                "last_error": [rejected.get(e.event_id, pending_note) for e in built],
                 "payload": [payload_json(e.payload) for e in built],
                 "revenue_usd": [e.revenue_usd for e in built],
             },

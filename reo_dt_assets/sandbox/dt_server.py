@@ -19,11 +19,12 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from reo_dt_assets.sandbox.generator import GroundTruth, report_bytes
+from reo_dt_assets.sandbox.quiet import QuietServer
 
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret-do-not-use-in-production"
@@ -98,8 +99,7 @@ class DTSandbox:
         self._cache: dict[tuple[dt.date, str], tuple[bytes, GroundTruth]] = {}
         self._signing_key = secrets.token_bytes(16)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = QuietServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
     @property

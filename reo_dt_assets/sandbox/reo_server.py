@@ -15,9 +15,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, fields
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from reo_dt_assets.sandbox.quiet import QuietServer
 
 SANDBOX_API_KEY = "reo-sandbox-key"
 USER_ID_TYPES = {"EMAIL", "SOCIAL", "LINKEDIN", "GITHUB", "USERNAME"}
@@ -75,12 +77,12 @@ class ReoSandbox:
         self.rng = random.Random(seed)
         self.received: list[dict[str, Any]] = []  # every valid payload read, in order
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.auth_failures = 0
         self.dropped_event_ids: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
+        self._server = QuietServer((host, port), _handler_for(self))
 
     @property
     def url(self) -> str:
@@ -115,6 +117,7 @@ class ReoSandbox:
             "duplicates": sum(n - 1 for n in counts.values()),
             "auth_failures": self.auth_failures,
             "dropped_after_read": len(self.dropped_event_ids),
+            "max_in_flight": self.max_in_flight,
         }
 
 
@@ -159,6 +162,15 @@ def _handler_for(sandbox: ReoSandbox) -> type[BaseHTTPRequestHandler]:
                 return
             with sandbox._lock:
                 sandbox.requests += 1
+                sandbox.in_flight += 1
+                sandbox.max_in_flight = max(sandbox.max_in_flight, sandbox.in_flight)
+            try:
+                self._usage(raw)
+            finally:
+                with sandbox._lock:
+                    sandbox.in_flight -= 1
+
+        def _usage(self, raw: bytes) -> None:
             faults, rng = sandbox.faults, sandbox.rng
             if faults.latency_ms:
                 time.sleep(faults.latency_ms / 1000)

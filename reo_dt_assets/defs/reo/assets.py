@@ -96,7 +96,13 @@ def reo_usage_events(
         if (problems := payload_problems(e.payload))
     }
     ledger = DeliveryLedger(duckdb.get_connection)
-    registered = ledger.register(date, app_id, built.events, rejected)
+    registered = ledger.register(
+        date,
+        app_id,
+        built.events,
+        rejected,
+        pending_note="dry run: not sent yet" if config.dry_run else None,
+    )
     metadata: dict[str, Any] = {
         "built": len(built.events),
         "already_delivered": registered.already_delivered,

@@ -63,9 +63,7 @@ def reo_usage_events_checks(
         metadata={"events": len(ledger), "invalid": "\n".join(invalid[:10])},
     )
     unaccounted = [
-        event_id
-        for event_id, status, error, _, _ in ledger
-        if status != "delivered" and not (status in ("rejected", "failed") and error)
+        event_id for event_id, status, error, _, _ in ledger if status != "delivered" and not error
     ]
     yield dg.AssetCheckResult(
         check_name="every_event_accounted_for",

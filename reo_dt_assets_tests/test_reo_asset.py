@@ -1,0 +1,224 @@
+"""reo_usage_events end to end: sandboxes over loopback, DuckDB on disk, faults and a kill."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
+from reo_dt_assets.defs.reo.assets import reo_usage_events
+from reo_dt_assets.defs.reo.checks import reo_usage_events_checks
+from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.reo.payload import payload_problems
+from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets_tests.conftest import all_resources
+
+DAY = dt.date(2026, 11, 20)
+APP = "148721"
+KEY = f"{APP}|{DAY}"
+
+
+def _load(dt_sandbox: DTSandbox, data_dir: Path) -> None:
+    result = dg.materialize(
+        [dt_user_level_report, user_revenue],
+        partition_key=KEY,
+        resources=all_resources(dt_sandbox.url, data_dir),
+    )
+    assert result.success
+
+
+def _deliver(
+    dt_sandbox: DTSandbox,
+    reo: ReoSandbox,
+    data_dir: Path,
+    dry_run: bool = False,
+    **reo_options: object,
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [reo_usage_events, reo_usage_events_checks],
+        partition_key=KEY,
+        resources=all_resources(dt_sandbox.url, data_dir, reo.url, **reo_options),  # type: ignore[arg-type]
+        run_config={"ops": {"reo_usage_events": {"config": {"dry_run": dry_run}}}},
+        raise_on_error=False,
+    )
+
+
+def _ledger(data_dir: Path) -> dict[str, str]:
+    with duckdb.connect(str(data_dir / "reo_dt.duckdb"), read_only=True) as conn:
+        return dict(conn.execute("SELECT event_id, status FROM reo_event_deliveries").fetchall())
+
+
+def _expected_users(dt_sandbox: DTSandbox) -> set[str]:
+    truth = dt_sandbox.ground_truth(DAY, APP)
+    return {key for kind, key in truth.users if kind == "user_id"}
+
+
+def _meta(result: dg.ExecuteInProcessResult) -> dict:
+    [materialization] = result.asset_materializations_for_node("reo_usage_events")
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def test_every_event_once_with_faults(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(
+        error_rate=0.15,
+        throttle_rate=0.05,
+        failure_body_rate=0.05,
+        drop_after_read_rate=0.03,
+        retry_after_seconds=0.01,
+    )
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path, retry_attempts=12)
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    users = _expected_users(dt_sandbox)
+    received = {p["meta"]["dt_app_id"] + p["user_id"] for p in reo_sandbox.received}
+    assert len({p["event_id"] for p in reo_sandbox.received}) == len(users)
+    assert received >= {APP + u for u in users if "@" in u}  # emails pass through unchanged
+    counts = reo_sandbox.counts()
+    duplicated = {event for event, n in counts.items() if n > 1}
+    assert duplicated <= set(reo_sandbox.dropped_event_ids)
+    assert all(payload_problems(p) == [] for p in reo_sandbox.received)
+    meta = _meta(result)
+    truth = dt_sandbox.ground_truth(DAY, APP)
+    device_only = sum(1 for kind, _ in truth.users if kind != "user_id")
+    assert (meta["built"], meta["sent_now"], meta["device_only_skipped"]) == (
+        len(users),
+        len(users),
+        device_only,
+    )
+    assert set(_ledger(tmp_path).values()) == {"delivered"}
+
+
+def test_rematerializing_sends_nothing_again(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    assert _deliver(dt_sandbox, reo_sandbox, tmp_path).success
+    received = len(reo_sandbox.received)
+    _load(dt_sandbox, tmp_path)  # the day re-pulled: same users, same event ids
+    again = _deliver(dt_sandbox, reo_sandbox, tmp_path)
+    assert again.success
+    assert len(reo_sandbox.received) == received
+    meta = _meta(again)
+    assert (meta["sent_now"], meta["already_delivered"]) == (0, meta["built"])
+
+
+def test_failed_events_fail_the_asset_and_are_retried_alone(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.error_rate = 0.3
+    first = _deliver(dt_sandbox, reo_sandbox, tmp_path, retry_attempts=1)
+    assert not first.success
+    ledger = _ledger(tmp_path)
+    failed = {event for event, status in ledger.items() if status == "failed"}
+    assert failed and "delivered" in ledger.values()
+    before = len(reo_sandbox.received)
+    reo_sandbox.faults.error_rate = 0.0
+    second = _deliver(dt_sandbox, reo_sandbox, tmp_path)
+    assert second.success
+    assert {p["event_id"] for p in reo_sandbox.received[before:]} == failed
+
+
+def test_dry_run_sends_nothing_and_previews(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path, dry_run=True)
+    assert result.success
+    assert reo_sandbox.requests == 0
+    meta = _meta(result)
+    assert meta["sent_now"] == 0 and meta["would_send"] == meta["built"] > 0
+    preview = meta["preview"]["payloads"]
+    assert len(preview) == 5 and all(payload_problems(p) == [] for p in preview)
+    assert set(_ledger(tmp_path).values()) == {"pending"}
+
+
+def test_wrong_key_stops_at_once_naming_the_variable(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path, reo_key="not-the-key", concurrency=4)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "REO_API_KEY" in str(failure.event_specific_data)
+    assert "not-the-key" not in str(failure.event_specific_data)
+    assert reo_sandbox.requests <= 4 and reo_sandbox.received == []
+    assert "delivered" not in _ledger(tmp_path).values()
+
+
+def test_directory_enrichment(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    username = sorted(u for u in _expected_users(dt_sandbox) if "@" not in u and "/" not in u)[0]
+    directory = tmp_path / "directory.csv"
+    directory.write_text(
+        "user_id,email,github,linkedin,ip_addr,user_agent\n"
+        f"{username},dev@corp.example,,,198.51.100.4,curl/8\n"
+    )
+    assert _deliver(dt_sandbox, reo_sandbox, tmp_path, directory=str(directory)).success
+    [payload] = [p for p in reo_sandbox.received if p["user_id"] == "dev@corp.example"]
+    assert (payload["user_id_type"], payload["ip_addr"], payload["user_agent"]) == (
+        "EMAIL",
+        "198.51.100.4",
+        "curl/8",
+    )
+
+
+KILLED_CHILD = """
+import sys, dagster as dg
+from pathlib import Path
+from reo_dt_assets_tests.conftest import all_resources
+from reo_dt_assets.defs.reo.assets import reo_usage_events
+dt_url, reo_url, data_dir, key = sys.argv[1:]
+dg.materialize([reo_usage_events], partition_key=key,
+               resources=all_resources(dt_url, Path(data_dir), reo_url, concurrency=4))
+"""
+
+
+def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
+    with DTSandbox(rows=4000) as dt_sandbox, ReoSandbox() as reo:
+        _load(dt_sandbox, tmp_path)
+        reo.faults.latency_ms = 20
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_CHILD, dt_sandbox.url, reo.url, str(tmp_path), KEY],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while len(reo.received) < 350 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        confirmed = {e for e, status in _ledger(tmp_path).items() if status == "delivered"}
+        users = _expected_users(dt_sandbox)
+        assert 0 < len(confirmed) < len(users)  # killed in the middle, some confirmations kept
+        reo.faults.latency_ms = 0
+        result = _deliver(dt_sandbox, reo, tmp_path)
+        assert result.success
+        counts = reo.counts()
+        assert len(counts) == len(users)  # every event arrived
+        duplicated = {event for event, n in counts.items() if n > 1}
+        assert not duplicated & confirmed  # a confirmed event is never sent again
+        assert set(_ledger(tmp_path).values()) == {"delivered"}
+        meta = _meta(result)
+        assert meta["already_delivered"] == len(confirmed)
+        print(json.dumps({"confirmed_at_kill": len(confirmed), "resent": len(duplicated)}))
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REO_DT_USER_DIRECTORY", raising=False)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,30 +131,51 @@ class ReoClient:
         events: Iterable[tuple[str, dict[str, Any]]],
         on_result: Callable[[SendResult], None],
     ) -> None:
-        """Send every event with bounded concurrency; ``on_result`` runs in this thread.
+        """Send every event with ``concurrency`` workers; ``on_result`` runs in this thread.
 
-        On ``Authentication Failure`` the events not yet started are never sent, the ones in
+        Long-lived worker threads take events from a bounded queue (no per-event future). On
+        ``Authentication Failure`` the events not yet started are never sent, the ones in
         flight finish, and ``ReoAuthError`` is raised once their results are reported.
         """
         self._stop.clear()
-        auth_error: ReoAuthError | None = None
-        pending: set[Future[SendResult]] = set()
-        source: Iterator[tuple[str, dict[str, Any]]] = iter(events)
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="reo-send") as pool:
-            while True:
-                while not self._stop.is_set() and len(pending) < 2 * self.concurrency:
-                    item = next(source, None)
-                    if item is None:
-                        break
-                    pending.add(pool.submit(self.send, *item))
-                if not pending:
+        work: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(2 * self.concurrency)
+        done: queue.Queue[SendResult | ReoAuthError] = queue.Queue()
+        fed = [0]
+
+        def feed() -> None:
+            for item in events:
+                if self._stop.is_set():
                     break
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        on_result(future.result())
-                    except ReoAuthError as error:
-                        auth_error = auth_error or error
+                work.put(item)
+                fed[0] += 1
+            for _ in range(self.concurrency):
+                work.put(None)
+
+        def worker() -> None:
+            while (item := work.get()) is not None:
+                try:
+                    done.put(self.send(*item))
+                except ReoAuthError as error:
+                    done.put(error)
+
+        threads = [threading.Thread(target=feed, daemon=True)]
+        threads += [threading.Thread(target=worker, daemon=True) for _ in range(self.concurrency)]
+        for thread in threads:
+            thread.start()
+        auth_error: ReoAuthError | None = None
+        reported = 0
+        while threads[0].is_alive() or reported < fed[0]:
+            try:
+                outcome = done.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            reported += 1
+            if isinstance(outcome, ReoAuthError):
+                auth_error = auth_error or outcome
+            else:
+                on_result(outcome)
+        for thread in threads:
+            thread.join()
         if auth_error:
             raise auth_error
 

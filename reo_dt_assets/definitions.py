@@ -9,9 +9,12 @@ from reo_dt_assets.defs.reo import checks as reo_checks
 from reo_dt_assets.defs.resources import build_resources
 from reo_dt_assets.defs.revenue import assets as revenue_assets
 from reo_dt_assets.defs.revenue import checks as revenue_checks
+from reo_dt_assets.defs.schedules import daily_revenue_events_job, daily_revenue_events_schedule
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([dt_assets, revenue_assets, reo_assets]),
     asset_checks=dg.load_asset_checks_from_modules([dt_checks, revenue_checks, reo_checks]),
+    jobs=[daily_revenue_events_job],
+    schedules=[daily_revenue_events_schedule],
     resources=build_resources(),
 )

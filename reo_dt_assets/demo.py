@@ -1,8 +1,9 @@
-"""One-command demo: the sandboxes on loopback, the chain run through a real Dagster instance.
+"""One-command demo: the sandboxes on loopback, the whole chain through a real Dagster instance.
 
-Starts the DT sandbox, points the settings at it, and materializes every asset of the code
-location for the last few days x every app of the catalog, recording the runs in the project's
-Dagster instance (``DAGSTER_HOME``, ``.dagster_home/`` by default) so ``make ui`` shows them.
+Starts the DT and Reo.Dev sandboxes, points the settings at them, and runs the daily job (raw
+report -> user_revenue -> Reo.Dev events, with every check) for the last 7 days x every app of
+the catalog, recording the runs in the project's Dagster instance (``.dagster_home/``) so that
+``make ui`` shows them. Prints a line per day and where everything landed.
 """
 
 from __future__ import annotations
@@ -10,43 +11,59 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
-from reo_dt_assets.dev import prepare_home
-from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
+from reo_dt_assets.dev import prepare_home, start_sandboxes
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class DaySummary:
+    users: int = 0
+    revenue_usd: float = 0.0
+    events_sent: int = 0
+    checks_passed: int = 0
+    checks: int = 0
+    failed: int = 0
+
+
+def _number(result: dg.ExecuteInProcessResult, node: str, key: str) -> float:
+    for materialization in result.asset_materializations_for_node(node):
+        value = materialization.metadata.get(key)
+        if value is not None and isinstance(value.value, int | float):
+            return float(value.value)
+    return 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=7, help="days back from yesterday")
-    parser.add_argument("--rows", type=int, default=5000, help="rows per sandbox report")
     args = parser.parse_args(argv)
-
     home = prepare_home()
-    with DTSandbox(rows=args.rows, faults=DTFaults(not_ready_polls=1)) as dt_sandbox:
-        os.environ.update(
-            DT_CLIENT_ID=dt_sandbox.client_id,
-            DT_CLIENT_SECRET=dt_sandbox.client_secret,
-            DT_REPORTING_BASE_URL=dt_sandbox.url,
-        )
+    with ExitStack() as stack:
+        start_sandboxes(stack)
         # Imported only now: the definitions read the settings above when they load.
         from reo_dt_assets.definitions import defs
         from reo_dt_assets.defs.catalog import CATALOG
 
-        job = defs.resolve_implicit_global_asset_job_def()
+        job = defs.resolve_job_def("daily_revenue_events_job")
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days = [yesterday - dt.timedelta(days=n) for n in range(args.days)][::-1]
-        print(f"DT sandbox on {dt_sandbox.url}; Dagster instance in {home}")
-        failed = []
+        print(f"Dagster instance: {home}\n")
+        print(
+            f"{'day':10}  {'apps':>4}  {'users':>6}  {'revenue USD':>12}  {'events sent':>11}"
+            f"  checks"
+        )
+        summaries: dict[dt.date, DaySummary] = {}
         with dg.DagsterInstance.get() as instance:
             for day in days:
+                summary = summaries.setdefault(day, DaySummary())
                 for app_id in CATALOG.app_ids:
-                    started = time.monotonic()
                     result = job.execute_in_process(
                         partition_key=f"{app_id}|{day}",
                         instance=instance,
@@ -54,27 +71,27 @@ def main(argv: list[str] | None = None) -> None:
                         raise_on_error=False,
                     )
                     checks = result.get_asset_check_evaluations()
-                    rows = _row_count(result)
-                    status = "ok" if result.success else "FAILED"
-                    if not result.success:
-                        failed.append(f"{app_id}|{day}")
-                    print(
-                        f"{day}  app {app_id:>8}  {status:6}  rows {rows:>7}  "
-                        f"checks {sum(c.passed for c in checks)}/{len(checks)} passed  "
-                        f"{time.monotonic() - started:5.1f}s"
-                    )
+                    summary.users += int(_number(result, "user_revenue", "users"))
+                    summary.revenue_usd += _number(result, "user_revenue", "revenue_usd_total")
+                    summary.events_sent += int(_number(result, "reo_usage_events", "sent_now"))
+                    summary.checks += len(checks)
+                    summary.checks_passed += sum(c.passed for c in checks)
+                    summary.failed += 0 if result.success else 1
+                print(
+                    f"{day}  {len(CATALOG.app_ids):>4}  {summary.users:>6}  "
+                    f"{summary.revenue_usd:>12.2f}  {summary.events_sent:>11}  "
+                    f"{summary.checks_passed}/{summary.checks} passed"
+                    + (f"  ({summary.failed} runs FAILED)" if summary.failed else ""),
+                    flush=True,
+                )
     data_dir = Path(os.environ.get("REO_DT_DATA_DIR") or "data").resolve()
+    duckdb_path = Path(os.environ.get("REO_DT_DUCKDB_PATH") or data_dir / "reo_dt.duckdb")
     print(f"\nRaw reports: {data_dir}/raw/digital_turbine/user_level/date=*/app_id=*.csv")
-    print("Open the UI on the same instance: make ui  (then http://127.0.0.1:3000)")
+    print(f"DuckDB:      {duckdb_path.resolve()} (user_revenue, reo_event_deliveries)")
+    print("UI on the same instance: make ui, then open http://127.0.0.1:3000")
+    failed = sum(s.failed for s in summaries.values())
     if failed:
-        raise SystemExit(f"{len(failed)} partitions failed: {', '.join(failed)}")
-
-
-def _row_count(result: dg.ExecuteInProcessResult) -> int:
-    for materialization in result.asset_materializations_for_node("dt_user_level_report"):
-        value = materialization.metadata.get("dagster/row_count")
-        return int(value.value) if isinstance(value, dg.IntMetadataValue) else 0  # type: ignore[arg-type]
-    return 0
+        raise SystemExit(f"{failed} partition runs failed: see them in the UI (make ui)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ REO_DT_DATA_DIR = "REO_DT_DATA_DIR"
 REO_DT_DUCKDB_PATH = "REO_DT_DUCKDB_PATH"
 REO_DT_APPS_FILE = "REO_DT_APPS_FILE"
 REO_DT_USER_DIRECTORY = "REO_DT_USER_DIRECTORY"
+REO_DT_LOOKBACK_DAYS = "REO_DT_LOOKBACK_DAYS"
 
 DEFAULT_DT_REPORTING_BASE_URL = "https://reporting.fyber.com"
 DEFAULT_REO_INGEST_BASE_URL = "https://ingest.reo.dev"
@@ -48,3 +49,11 @@ def apps_file() -> Path:
 def user_directory() -> str:
     """A CSV path, ``duckdb:<table>`` for a table in the DuckDB file, or empty for none."""
     return os.environ.get(REO_DT_USER_DIRECTORY) or ""
+
+
+def lookback_days() -> int:
+    """Days before yesterday that the daily schedule re-pulls (raw file and table)."""
+    value = os.environ.get(REO_DT_LOOKBACK_DAYS) or "2"
+    if not value.isdigit():
+        raise ValueError(f"{REO_DT_LOOKBACK_DAYS}={value!r}: expected a whole number of days")
+    return int(value)

@@ -64,6 +64,7 @@ def dt_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, 
         "retry_base_seconds": 0.01,
         "poll_initial_seconds": 0.01,
         "poll_max_seconds": 0.05,
+        "retention_days": 0,  # the tests use fixed dates
     }
     options.update(overrides)
     return {

@@ -26,6 +26,11 @@ class DigitalTurbineResource(dg.ConfigurableResource):
     poll_initial_seconds: float = Field(default=2.0, description="First wait between polls.")
     poll_max_seconds: float = Field(default=60.0, description="Longest wait between polls.")
     poll_deadline_seconds: float = Field(default=3600.0, description="Give up polling after.")
+    retention_days: int = Field(
+        default=10,
+        description="DT serves about the last 10 days; older partitions fail early "
+        "(0 turns the check off).",
+    )
 
     def __repr__(self) -> str:
         return f"DigitalTurbineResource(base_url={self.base_url!r})"
@@ -41,6 +46,7 @@ class DigitalTurbineResource(dg.ConfigurableResource):
             poll_initial_seconds=self.poll_initial_seconds,
             poll_max_seconds=self.poll_max_seconds,
             poll_deadline_seconds=self.poll_deadline_seconds,
+            retention_days=self.retention_days,
             log=log,
         ) as client:
             yield client

@@ -130,6 +130,7 @@ class DigitalTurbineClient:
         poll_max_seconds: float = 60.0,
         poll_deadline_seconds: float = 3600.0,
         url_validity_seconds: float = 3 * 3600.0,
+        retention_days: int = 0,
         log: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -141,6 +142,7 @@ class DigitalTurbineClient:
         self._poll_max = poll_max_seconds
         self._poll_deadline = poll_deadline_seconds
         self._url_validity = url_validity_seconds
+        self._retention_days = retention_days
         self._log = log or logging.getLogger(__name__)
         self._sleep = sleep
         self._rng = random.Random()
@@ -248,6 +250,18 @@ class DigitalTurbineClient:
             raise DTQueryError(
                 f"{date} is before {DT_FIRST_DATE}: DT serves user-level data from "
                 f"{DT_FIRST_DATE} on. Pick a later date."
+            )
+        today = dt.datetime.now(dt.UTC).date()
+        if date >= today:
+            raise DTQueryError(
+                f"{date} is not over yet in UTC: DT publishes a day's user-level data by 12:00 "
+                "UTC the next day. Run this partition after that."
+            )
+        if self._retention_days and (today - date).days > self._retention_days:
+            raise DTQueryError(
+                f"{date} is {(today - date).days} days ago: DT keeps user-level data for about "
+                f"the last {self._retention_days} days, so it cannot serve this partition. "
+                "What was loaded for it before is left as it is."
             )
         validate_app_id(app_id)
         body = {"date": date.isoformat(), "appId": app_id}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
@@ -15,7 +16,7 @@ from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
     partitions_def=report_partitions,
     group_name="digital_turbine",
     kinds={"python", "csv"},
-    pool="dt_reporting",
+    pool=pools.DT_REPORTING,
     code_version="1",
 )
 def dt_user_level_report(

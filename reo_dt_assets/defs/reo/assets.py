@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
@@ -49,7 +50,7 @@ def _directory(source: str, conn_rows: pl.DataFrame | None) -> dict[str, Directo
     deps=[user_revenue],
     group_name="reo",
     kinds={"python", "duckdb"},
-    pool="reo_delivery",
+    pool=pools.REO_DELIVERY,
     code_version="1",
 )
 def reo_usage_events(

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource
@@ -35,9 +36,13 @@ def column_schema(table: Table) -> dg.TableSchema:
     deps=[dt_user_level_report],
     group_name="revenue",
     kinds={"duckdb", "polars"},
-    pool="duckdb_writer",
+    pool=pools.DUCKDB_WRITER,
     code_version="1",
     metadata={"dagster/column_schema": column_schema(USER_REVENUE)},
+    # DT publishes a day by 12:00 UTC, the schedule runs at 12:30: late if not loaded by 14:00.
+    freshness_policy=dg.FreshnessPolicy.cron(
+        deadline_cron="0 14 * * *", lower_bound_delta=dt.timedelta(hours=2)
+    ),
 )
 def user_revenue(
     context: dg.AssetExecutionContext, duckdb: DuckDBResource, storage: StorageResource

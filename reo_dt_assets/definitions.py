@@ -17,4 +17,7 @@ defs = dg.Definitions(
     jobs=[daily_revenue_events_job],
     schedules=[daily_revenue_events_schedule],
     resources=build_resources(),
+    # A run's steps form a chain (report -> check -> table -> checks -> events -> checks), so
+    # one process per run is as fast as one per step and far lighter on a small machine.
+    executor=dg.in_process_executor,
 )

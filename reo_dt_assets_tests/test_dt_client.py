@@ -214,3 +214,14 @@ def test_secrets_never_logged_or_raised(
 
 def _retry(attempts: int) -> RetryPolicy:
     return RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.05)
+
+
+def test_days_outside_what_dt_serves_are_refused_early(dt_sandbox: DTSandbox) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    with make_client(dt_sandbox, retention_days=10) as client:
+        with pytest.raises(DTQueryError, match="DT keeps user-level data for about the last 10"):
+            client.request_report(today - dt.timedelta(days=11), APP)
+        with pytest.raises(DTQueryError, match="by 12:00 UTC the next day"):
+            client.request_report(today, APP)
+        client.request_report(today - dt.timedelta(days=10), APP)
+    assert dt_sandbox.stats.report_requests == 1

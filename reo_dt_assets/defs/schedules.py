@@ -6,13 +6,11 @@ from collections.abc import Iterator
 import dagster as dg
 
 from reo_dt_assets.defs.catalog import CATALOG
-from reo_dt_assets.defs.digital_turbine.partitions import report_partitions
 from reo_dt_assets.settings import lookback_days
 
 daily_revenue_events_job = dg.define_asset_job(
     name="daily_revenue_events_job",
     selection=dg.AssetSelection.groups("digital_turbine", "revenue", "reo"),
-    partitions_def=report_partitions,
     description="Raw DT report -> user_revenue -> Reo.Dev events, with every check, for one "
     "(app, day) partition.",
 )

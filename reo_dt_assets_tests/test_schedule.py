@@ -1,0 +1,39 @@
+"""The daily schedule: which partitions it requests, evaluated like the daemon would."""
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from reo_dt_assets.defs.schedules import daily_revenue_events_schedule, partitions_due
+from reo_dt_assets.settings import lookback_days
+
+
+def test_yesterday_and_lookback_for_every_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REO_DT_LOOKBACK_DAYS", "2")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 22, 12, 30, tzinfo=dt.UTC)
+    )
+    requests = list(daily_revenue_events_schedule(context))  # type: ignore[arg-type]
+    keys = sorted(str(r.partition_key) for r in requests if isinstance(r, dg.RunRequest))
+    assert keys == sorted(
+        f"{app}|2026-11-{day}" for app in ("148721", "203945") for day in (19, 20, 21)
+    )
+    assert len({r.run_key for r in requests if isinstance(r, dg.RunRequest)}) == 6
+
+
+def test_no_partition_before_an_app_starts() -> None:
+    due = list(partitions_due(dt.date(2026, 10, 2), lookback=3))
+    assert due == [("148721", dt.date(2026, 10, 1)), ("203945", dt.date(2026, 10, 1))]
+
+
+def test_schedule_is_off_by_default_and_after_dt_publishes() -> None:
+    assert daily_revenue_events_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert daily_revenue_events_schedule.cron_schedule == "30 12 * * *"
+    assert daily_revenue_events_schedule.execution_timezone == "UTC"
+
+
+def test_bad_lookback_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REO_DT_LOOKBACK_DAYS", "two")
+    with pytest.raises(ValueError, match="REO_DT_LOOKBACK_DAYS='two'"):
+        lookback_days()

@@ -371,7 +371,10 @@ class DigitalTurbineClient:
                 with self._http.stream("GET", request.url) as response:
                     status = response.status_code
                     if status == 200:
-                        stored = self._store(response.iter_bytes(CHUNK_BYTES), destination, what)
+                        expected = int(response.headers.get("Content-Length") or 0)
+                        stored = self._store(
+                            response.iter_bytes(CHUNK_BYTES), destination, what, expected
+                        )
                         return stored if stored else "empty 200"
                     body = response.read()[:2000].decode("utf-8", "replace")
                 if status == 403 and "expired" in body.lower():
@@ -403,7 +406,7 @@ class DigitalTurbineClient:
         raise AssertionError("unreachable")
 
     def _store(
-        self, chunks: Iterator[bytes], destination: Path, what: str
+        self, chunks: Iterator[bytes], destination: Path, what: str, expected: int = 0
     ) -> tuple[int, str] | None:
         """Stream ``chunks`` into place; ``None`` (and nothing written) if there were none."""
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -419,8 +422,14 @@ class DigitalTurbineClient:
                 if size >= next_progress:
                     next_progress += 64 << 20
                     rate = size / max(time.monotonic() - started, 1e-6)
+                    eta = f", ETA {(expected - size) / rate:.0f}s" if expected > size else ""
                     self._log.info(
-                        "%s: %d MiB downloaded (%.1f MiB/s)", what, size >> 20, rate / 2**20
+                        "%s: %d of %s MiB downloaded (%.1f MiB/s%s)",
+                        what,
+                        size >> 20,
+                        expected >> 20 if expected else "?",
+                        rate / 2**20,
+                        eta,
                     )
             if size == 0:
                 return None

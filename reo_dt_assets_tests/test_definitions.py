@@ -43,3 +43,12 @@ def test_layers_checks_pools_and_freshness() -> None:
     )
     assert defs.resolve_job_def("daily_revenue_events_job") is not None
     assert defs.resolve_schedule_def("daily_revenue_events_schedule") is not None
+
+
+def test_resource_reprs_hide_secrets() -> None:
+    from reo_dt_assets.defs.resources import DigitalTurbineResource, ReoResource
+
+    dt_resource = DigitalTurbineResource(client_id="id", client_secret="s3cret-value")
+    reo_resource = ReoResource(api_key="k3y-value")
+    assert "s3cret-value" not in repr(dt_resource) + str(dt_resource)
+    assert "k3y-value" not in repr(reo_resource) + str(reo_resource)

@@ -68,14 +68,24 @@ def _bit(name: str, categories: pl.Categories) -> pl.Expr:
     return pl.lit(2, dtype=pl.UInt64).pow(code)
 
 
+#: What is wrong with a value of each checked column, as the error message says it.
+ROW_PROBLEMS = {
+    "date": "is not the partition's date",
+    "app_id": "is not the partition's app",
+    "impressions": "is not a whole number >= 0",
+    "revenue": "is not a number >= 0",
+}
+
+
 def _row_checks(date: dt.date, app_id: str) -> dict[str, pl.Expr]:
+    """``bad_<column>`` flags, one per column of ``ROW_PROBLEMS``."""
     revenue = pl.col("revenue_usd")
     impressions = pl.col("impressions_n")
     return {
-        "bad_revenue": revenue.is_null() | ~revenue.is_finite() | (revenue < 0),
-        "bad_impressions": impressions.is_null() | (impressions < 0),
         "bad_date": ~pl.col("date").str.starts_with(date.isoformat()).fill_null(False),
         "bad_app_id": (pl.col("app_id") != app_id).fill_null(True),
+        "bad_impressions": impressions.is_null() | (impressions < 0),
+        "bad_revenue": revenue.is_null() | ~revenue.is_finite() | (revenue < 0),
     }
 
 
@@ -248,29 +258,13 @@ def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
 def _describe_bad_rows(typed: pl.LazyFrame, path: Path, limit: int = 5) -> str:
     """Name the first bad rows: line, column (as DT spells it), the value, what is wrong."""
     bad = typed.filter(pl.col("bad")).sort("line").head(limit).collect()
-    problems = []
-    for row in bad.iter_rows(named=True):
-        line = row["line"]
-        if row["bad_date"]:
-            problems.append(
-                f"line {line}, column '{COLUMNS_BY_NAME['date'].display}': {_shown(row['date'])} "
-                f"is not the partition's date"
-            )
-        if row["bad_app_id"]:
-            problems.append(
-                f"line {line}, column '{COLUMNS_BY_NAME['app_id'].display}': "
-                f"{_shown(row['app_id'])} is not the partition's app"
-            )
-        if row["bad_impressions"]:
-            problems.append(
-                f"line {line}, column '{COLUMNS_BY_NAME['impressions'].display}': "
-                f"{_shown(row['impressions'])} is not a whole number >= 0"
-            )
-        if row["bad_revenue"]:
-            problems.append(
-                f"line {line}, column '{COLUMNS_BY_NAME['revenue'].display}': "
-                f"{_shown(row['revenue'])} is not a number >= 0"
-            )
+    problems = [
+        f"line {row['line']}, column '{COLUMNS_BY_NAME[column].display}': "
+        f"{_shown(row[column])} {problem}"
+        for row in bad.iter_rows(named=True)
+        for column, problem in ROW_PROBLEMS.items()
+        if row[f"bad_{column}"]
+    ]
     return (
         f"{path} has bad values, nothing was loaded: "
         + "; ".join(problems)

@@ -56,6 +56,14 @@ def test_send_all_is_concurrent_but_bounded(reo_sandbox: ReoSandbox) -> None:
     assert reo_sandbox.counts() == {f"e{n}": 1 for n in range(120)}
 
 
+def test_in_flight_adapts_to_the_network_wait(reo_sandbox: ReoSandbox) -> None:
+    """Next to the server extra threads only fight over the GIL: few requests run at once."""
+    with _client(reo_sandbox, concurrency=16) as client:
+        results = _send_all(client, 400)
+    assert all(r.delivered for r in results)
+    assert reo_sandbox.max_in_flight <= 8
+
+
 def test_faults_are_retried_and_every_event_arrives(reo_sandbox: ReoSandbox) -> None:
     reo_sandbox.faults.update(
         error_rate=0.2,

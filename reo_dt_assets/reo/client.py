@@ -28,6 +28,7 @@ from reo_dt_assets.settings import REO_API_KEY
 
 USAGE_PATH = "/api/product/usage"
 AUTH_FAILURE = "authentication failure"
+HANDOFF_BATCH = 16  # events a worker takes from the queue at once
 
 
 class ReoAuthError(RuntimeError):
@@ -51,6 +52,75 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+class _AdaptiveGate:
+    """How many workers may send: as many as the network wait calls for, at most ``limit``.
+
+    By Little's law a client needs about (round-trip time / its own CPU per request) requests
+    in flight to stay busy. Far from the server (tens of ms) that is the whole ``limit``; next
+    to it, extra threads only fight over the GIL. Both are measured while one request is in
+    flight (contention would inflate the round trip): for the first ``PROBE`` requests, and
+    again every ``REPROBE`` requests in case the latency changed. Workers beyond the target
+    park between batches.
+    """
+
+    PROBE = 8
+    REPROBE = 4000
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._target = 1
+        self._in_flight = 0
+        self._open = False
+        self._samples: list[tuple[float, float]] = []
+        self._since_probe = 0
+        self.probing = True
+        self._cond = threading.Condition()
+
+    def wait_turn(self, worker: int) -> None:
+        """Block worker number ``worker`` while the target leaves it out."""
+        with self._cond:
+            while worker >= self._target and not self._open:
+                self._cond.wait()
+
+    def open(self) -> None:
+        """Let every worker through (to take its end-of-work marker)."""
+        with self._cond:
+            self._open = True
+            self._cond.notify_all()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            self._in_flight += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._cond:
+            self._in_flight -= 1
+
+    def count(self) -> None:
+        """A request done outside a probe: probe again every ``REPROBE`` of them."""
+        with self._cond:
+            self._since_probe += 1
+            if self._since_probe >= self.REPROBE:
+                self._target, self._since_probe, self._samples = 1, 0, []
+                self.probing = True
+
+    def observe(self, rtt: float, cpu: float, alone: bool) -> None:
+        """A request timed during a probe; ``alone`` if it was the only one in flight."""
+        with self._cond:
+            if not alone or not self.probing:
+                return
+            self._samples.append((rtt, max(cpu, 1e-5)))
+            if len(self._samples) >= self.PROBE:
+                rtts, cpus = zip(*self._samples, strict=True)
+                wait_ratio = sorted(rtts)[len(rtts) // 2] / sorted(cpus)[len(cpus) // 2]
+                self._target = max(1, min(self.limit, int(wait_ratio)))
+                self.probing = False
+                self._cond.notify_all()
+
+    def alone(self) -> bool:
+        return self._in_flight <= 1
+
+
 class ReoClient:
     """Use as a context manager; ``send_all`` for many events, ``send`` for one."""
 
@@ -71,6 +141,7 @@ class ReoClient:
         self._log = log or logging.getLogger(__name__)
         self._rng = random.Random()
         self._stop = threading.Event()
+        self._gate = _AdaptiveGate(self.concurrency)
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_seconds),
             limits=httpx.Limits(
@@ -101,7 +172,17 @@ class ReoClient:
                 return SendResult(event_id, False, attempt - 1, status, "delivery stopped")
             wait_seconds = self._retry.delay(attempt, self._rng)
             try:
-                response = self._http.post(self.url, content=content)
+                with self._gate:
+                    if self._gate.probing:
+                        alone = self._gate.alone()
+                        started, cpu = time.perf_counter(), time.thread_time()
+                        response = self._http.post(self.url, content=content)
+                        self._gate.observe(
+                            time.perf_counter() - started, time.thread_time() - cpu, alone
+                        )
+                    else:
+                        response = self._http.post(self.url, content=content)
+                        self._gate.count()
             except TRANSIENT_ERRORS as exc:
                 status, error = None, f"{type(exc).__name__}: {self._scrub(str(exc))}"
             else:
@@ -133,33 +214,57 @@ class ReoClient:
     ) -> None:
         """Send every event with ``concurrency`` workers; ``on_result`` runs in this thread.
 
-        Long-lived worker threads take events from a bounded queue (no per-event future). On
-        ``Authentication Failure`` the events not yet started are never sent, the ones in
-        flight finish, and ``ReoAuthError`` is raised once their results are reported.
+        Long-lived worker threads take small batches of events from a bounded queue and hand
+        back their results in batches: with no network wait, thread hand-offs, not HTTP, are
+        what costs. Each worker has one request in flight at a time. On ``Authentication
+        Failure`` the events not yet started are never sent, the ones in flight finish, and
+        ``ReoAuthError`` is raised once their results are reported.
         """
         self._stop.clear()
-        work: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue(2 * self.concurrency)
-        done: queue.Queue[SendResult | ReoAuthError] = queue.Queue()
+        self._gate = _AdaptiveGate(self.concurrency)
+        work: queue.Queue[list[tuple[str, dict[str, Any]]] | None] = queue.Queue(
+            2 * self.concurrency
+        )
+        done: queue.Queue[list[SendResult] | ReoAuthError] = queue.Queue()
         fed = [0]
 
         def feed() -> None:
+            batch: list[tuple[str, dict[str, Any]]] = []
             for item in events:
                 if self._stop.is_set():
                     break
-                work.put(item)
+                batch.append(item)
+                if len(batch) == HANDOFF_BATCH:
+                    work.put(batch)
+                    fed[0] += 1
+                    batch = []
+            if batch and not self._stop.is_set():
+                work.put(batch)
                 fed[0] += 1
             for _ in range(self.concurrency):
                 work.put(None)
 
-        def worker() -> None:
-            while (item := work.get()) is not None:
+        def worker(number: int) -> None:
+            while True:
+                self._gate.wait_turn(number)
+                batch = work.get()
+                if batch is None:
+                    return
+                results: list[SendResult] = []
                 try:
-                    done.put(self.send(*item))
+                    for item in batch:
+                        results.append(self.send(*item))
                 except ReoAuthError as error:
+                    done.put(results)
                     done.put(error)
+                    continue
+                done.put(results)
 
         threads = [threading.Thread(target=feed, daemon=True)]
-        threads += [threading.Thread(target=worker, daemon=True) for _ in range(self.concurrency)]
+        threads += [
+            threading.Thread(target=worker, args=(number,), daemon=True)
+            for number in range(self.concurrency)
+        ]
         for thread in threads:
             thread.start()
         auth_error: ReoAuthError | None = None
@@ -169,11 +274,13 @@ class ReoClient:
                 outcome = done.get(timeout=0.05)
             except queue.Empty:
                 continue
-            reported += 1
             if isinstance(outcome, ReoAuthError):
                 auth_error = auth_error or outcome
-            else:
-                on_result(outcome)
+                continue
+            reported += 1
+            for result in outcome:
+                on_result(result)
+        self._gate.open()
         for thread in threads:
             thread.join()
         if auth_error:

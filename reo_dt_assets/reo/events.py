@@ -54,8 +54,7 @@ class DirectoryEntry:
 
 def load_directory(frame: pl.DataFrame) -> dict[str, DirectoryEntry]:
     """The publisher's user directory, keyed by User ID; blank cells are absent values."""
-    missing = [c for c in ("user_id",) if c not in frame.columns]
-    if missing:
+    if "user_id" not in frame.columns:
         raise ValueError(
             f"user directory lacks the column 'user_id' (columns: {frame.columns}); expected "
             f"{list(DIRECTORY_COLUMNS)}"

@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -61,7 +61,6 @@ class DTStats:
     downloads: int = 0
     injected_errors: int = 0
     dropped: int = 0
-    last_authorization: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -265,7 +264,6 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
         def _report_request(self, body: bytes) -> None:
             sandbox.stats.report_requests += 1
             auth = self.headers.get("Authorization") or ""
-            sandbox.stats.last_authorization.append(auth.split(" ")[0])
             token = auth[7:] if auth.lower().startswith("bearer ") else ""
             if not token or sandbox.tokens.get(token, 0) < time.time():
                 self._json(401, {"error": "invalid_token"})

@@ -98,7 +98,6 @@ class GroundTruth:
     rows: int = 0
     total: Totals = field(default_factory=Totals)
     users: dict[tuple[str, str], Totals] = field(default_factory=dict)
-    user_ids: dict[tuple[str, str], SyntheticUser] = field(default_factory=dict)
     unattributed: Totals = field(default_factory=Totals)
 
 
@@ -206,11 +205,7 @@ def _add(truth: GroundTruth, user: SyntheticUser, impressions: int, revenue_nano
     truth.total.impressions += impressions
     truth.total.revenue_nanos += revenue_nanos
     key = user.key
-    if key[0] == "none":
-        bucket = truth.unattributed
-    else:
-        bucket = truth.users.setdefault(key, Totals())
-        truth.user_ids[key] = user
+    bucket = truth.unattributed if key[0] == "none" else truth.users.setdefault(key, Totals())
     bucket.impressions += impressions
     bucket.revenue_nanos += revenue_nanos
 

@@ -27,6 +27,7 @@ class DaySummary:
     users: int = 0
     revenue_usd: float = 0.0
     events_sent: int = 0
+    already_delivered: int = 0
     checks_passed: int = 0
     checks: int = 0
     failed: int = 0
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> None:
                     summary.users += int(_number(result, "user_revenue", "users"))
                     summary.revenue_usd += _number(result, "user_revenue", "revenue_usd_total")
                     summary.events_sent += int(_number(result, "reo_usage_events", "sent_now"))
+                    summary.already_delivered += int(
+                        _number(result, "reo_usage_events", "already_delivered")
+                    )
                     summary.checks += len(checks)
                     summary.checks_passed += sum(c.passed for c in checks)
                     summary.failed += 0 if result.success else 1

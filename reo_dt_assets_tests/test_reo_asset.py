@@ -222,3 +222,36 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _no_stray_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REO_DT_USER_DIRECTORY", raising=False)
+
+
+def test_partition_not_loaded_fails_and_sends_nothing(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)  # another day is loaded, this one is not
+    result = dg.materialize(
+        [reo_usage_events],
+        partition_key=f"{APP}|2026-11-19",
+        resources=all_resources(dt_sandbox.url, tmp_path, reo_sandbox.url),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "materialize user_revenue" in str(failure.event_specific_data)
+    assert reo_sandbox.requests == 0
+
+
+def test_revenue_changed_after_delivery_only_warns(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    assert _deliver(dt_sandbox, reo_sandbox, tmp_path).success
+    with duckdb.connect(str(tmp_path / "reo_dt.duckdb")) as conn:  # DT revised the day
+        conn.execute("UPDATE user_revenue SET revenue_usd = revenue_usd * 2")
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path)
+    assert result.success
+    [revenue] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "revenue_matches_user_revenue"
+    ]
+    assert not revenue.passed and revenue.severity == dg.AssetCheckSeverity.WARN

@@ -119,8 +119,8 @@ def negative_rows(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -
         f"SELECT count(*) FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? "
         "AND (revenue_usd < 0 OR impressions < 0 OR isnan(revenue_usd))",
         [date, app_id],
-    ).fetchone()
-    return int(row[0]) if row else 0
+    ).fetchall()
+    return int(row[0][0])
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,8 @@ def loaded_totals(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -
         WHERE p.report_date = $date AND p.app_id = $app
         """,
         {"date": date, "app": app_id},
-    ).fetchone()
-    return Totals(int(row[0]), int(row[1]), float(row[2])) if row else None
+    ).fetchall()
+    return Totals(int(row[0][0]), int(row[0][1]), float(row[0][2])) if row else None
 
 
 def raw_totals(path: Path) -> Totals:
@@ -164,6 +164,5 @@ def raw_totals(path: Path) -> Totals:
             FROM read_csv(?, header = true, all_varchar = true, names = ?)
             """,
             [str(path), names],
-        ).fetchone()
-    assert row is not None
+        ).fetchall()[0]
     return Totals(int(row[0]), int(row[1] or 0), float(row[2] or 0))

@@ -23,7 +23,8 @@ from reo_dt_assets.reo.events import (
 )
 from reo_dt_assets.reo.ledger import BatchRecorder, DeliveryLedger
 from reo_dt_assets.reo.payload import payload_problems
-from reo_dt_assets.schema import USER_REVENUE
+from reo_dt_assets.revenue.store import ensure_tables
+from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE
 
 
 class ReoDeliveryConfig(dg.Config):
@@ -72,6 +73,16 @@ def reo_usage_events(
     app = CATALOG.app(app_id)
     table = user_directory.source.removeprefix("duckdb:")
     with duckdb.get_connection() as conn:
+        ensure_tables(conn)
+        [(loaded,)] = conn.execute(
+            f"SELECT count(*) FROM {REVENUE_PARTITIONS.name} WHERE report_date = ? AND app_id = ?",
+            [date, app_id],
+        ).fetchall()
+        if not loaded:
+            raise dg.Failure(
+                f"user_revenue has no partition {app_id}|{date}: materialize user_revenue "
+                "(and dt_user_level_report) for it first. Nothing was sent."
+            )
         rows = conn.sql(
             f"SELECT user_key, user_key_type, user_id, impressions, revenue_usd, ad_networks "
             f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? ORDER BY user_key",

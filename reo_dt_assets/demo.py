@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Dagster instance: {home}\n")
         print(
             f"{'day':10}  {'apps':>4}  {'users':>6}  {'revenue USD':>12}  {'events sent':>11}"
-            f"  checks"
+            f"  {'sent before':>11}  checks"
         )
         summaries: dict[dt.date, DaySummary] = {}
         with dg.DagsterInstance.get() as instance:
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(
                     f"{day}  {len(CATALOG.app_ids):>4}  {summary.users:>6}  "
                     f"{summary.revenue_usd:>12.2f}  {summary.events_sent:>11}  "
+                    f"{summary.already_delivered:>11}  "
                     f"{summary.checks_passed}/{summary.checks} passed"
                     + (f"  ({summary.failed} runs FAILED)" if summary.failed else ""),
                     flush=True,

@@ -1,0 +1,79 @@
+"""The delivery ledger on a real DuckDB file: statuses, attempts, what is sent again."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from reo_dt_assets.reo.client import SendResult
+from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.reo.ledger import DeliveryLedger
+
+DAY = dt.date(2026, 11, 20)
+
+
+def _ledger(path: Path) -> DeliveryLedger:
+    @contextmanager
+    def connect() -> Iterator[duckdb.DuckDBPyConnection]:
+        with duckdb.connect(str(path)) as conn:
+            yield conn
+
+    return DeliveryLedger(connect)
+
+
+def _event(n: int, revenue: float = 1.0) -> BuiltEvent:
+    return BuiltEvent(f"e{n}", f"user{n}", revenue, {"event_id": f"e{n}", "revenue": revenue})
+
+
+def _rows(path: Path) -> dict[str, tuple]:
+    with duckdb.connect(str(path)) as conn:
+        rows = conn.execute(
+            "SELECT event_id, status, attempts, last_http_status, last_error, revenue_usd, "
+            "delivered_at IS NOT NULL FROM reo_event_deliveries"
+        ).fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
+def test_register_record_and_register_again(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.duckdb"
+    ledger = _ledger(path)
+    first = ledger.register(
+        DAY,
+        "1",
+        [_event(1), _event(2), _event(3)],
+        rejected={"e3": "user_id must be a non-empty string"},
+    )
+    assert [event_id for event_id, _ in first.to_send] == ["e1", "e2"]
+    assert _rows(path)["e3"][:1] + _rows(path)["e3"][3:4] == (
+        "rejected",
+        "user_id must be a non-empty string",
+    )
+
+    ledger.record(
+        [SendResult("e1", True, 2, 200, None), SendResult("e2", False, 3, 422, "HTTP 422: nope")]
+    )
+    rows = _rows(path)
+    assert rows["e1"] == ("delivered", 2, 200, None, 1.0, True)
+    assert rows["e2"] == ("failed", 3, 422, "HTTP 422: nope", 1.0, False)
+
+    # The day re-pulled with other revenue: e1 stays as delivered, e2 is sent again.
+    again = ledger.register(DAY, "1", [_event(1, 5.0), _event(2, 5.0), _event(3)], rejected={})
+    assert [event_id for event_id, _ in again.to_send] == ["e2", "e3"]
+    assert again.already_delivered == 1
+    rows = _rows(path)
+    assert rows["e1"] == ("delivered", 2, 200, None, 1.0, True)
+    assert rows["e2"][:2] == ("pending", 3) and rows["e2"][4] == 5.0
+    assert ledger.status_counts(DAY, "1") == {"delivered": 1, "pending": 2}
+
+
+def test_a_delivered_event_is_never_downgraded(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.duckdb"
+    ledger = _ledger(path)
+    ledger.register(DAY, "1", [_event(1)], rejected={})
+    ledger.record([SendResult("e1", True, 1, 200, None)])
+    ledger.record([SendResult("e1", False, 1, 503, "late duplicate failure")])
+    assert _rows(path)["e1"][0] == "delivered"

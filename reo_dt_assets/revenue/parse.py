@@ -28,6 +28,7 @@ from reo_dt_assets.digital_turbine.columns import (
 
 ZERO_ADVERTISING_ID = "00000000-0000-0000-0000-000000000000"
 KEY_TYPES = ("user_id", "advertising_id", "idfv")  # in order of preference
+MASKED_PATTERN = f"(?i)^{MASKED_AGGREGATE_MARKER}$"  # matched on trimmed values
 USED_COLUMNS = (
     "date",
     "app_id",
@@ -170,7 +171,7 @@ def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
 
     ids = [_text(name) for name in KEY_TYPES]
     masked = pl.any_horizontal(
-        [i.str.to_lowercase() == MASKED_AGGREGATE_MARKER for i in ids]
+        [i.str.contains(MASKED_PATTERN) for i in ids]
     ).fill_null(False)
     identified = (
         groups.lazy()

@@ -170,9 +170,7 @@ def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
         raise BadReportError(_describe_bad_rows(typed, path))
 
     ids = [_text(name) for name in KEY_TYPES]
-    masked = pl.any_horizontal(
-        [i.str.contains(MASKED_PATTERN) for i in ids]
-    ).fill_null(False)
+    masked = pl.any_horizontal([i.str.contains(MASKED_PATTERN) for i in ids]).fill_null(False)
     identified = (
         groups.lazy()
         .with_columns(

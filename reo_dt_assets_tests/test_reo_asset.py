@@ -255,3 +255,32 @@ def test_revenue_changed_after_delivery_only_warns(
         if e.check_name == "revenue_matches_user_revenue"
     ]
     assert not revenue.passed and revenue.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_directory_from_a_duckdb_table(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    username = sorted(u for u in _expected_users(dt_sandbox) if "@" not in u and "/" not in u)[0]
+    with duckdb.connect(str(tmp_path / "reo_dt.duckdb")) as conn:
+        conn.execute("CREATE TABLE publisher_users (user_id VARCHAR, linkedin VARCHAR)")
+        conn.execute(
+            "INSERT INTO publisher_users VALUES (?, ?)",
+            [username, "https://www.linkedin.com/in/dev-42"],
+        )
+    assert _deliver(dt_sandbox, reo_sandbox, tmp_path, directory="duckdb:publisher_users").success
+    [payload] = [
+        p for p in reo_sandbox.received if p["user_id"] == "https://www.linkedin.com/in/dev-42"
+    ]
+    assert payload["user_id_type"] == "LINKEDIN"
+
+
+def test_missing_directory_file_fails_naming_the_setting(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path, directory=str(tmp_path / "nope.csv"))
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "REO_DT_USER_DIRECTORY" in str(failure.event_specific_data)
+    assert reo_sandbox.requests == 0

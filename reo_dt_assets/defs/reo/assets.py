@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from reo_dt_assets.defs import pools
@@ -32,11 +32,12 @@ class ReoDeliveryConfig(dg.Config):
     """Build, validate and record the events, send nothing, and preview them in the metadata."""
 
 
-def _directory(source: str, conn_rows: pl.DataFrame | None) -> dict[str, DirectoryEntry] | None:
+def _directory(source: str, conn: duckdb.DuckDBPyConnection) -> dict[str, DirectoryEntry] | None:
+    """The publisher's user directory from ``REO_DT_USER_DIRECTORY``, if one is configured."""
     if not source:
         return None
-    if conn_rows is not None:
-        return load_directory(conn_rows)
+    if source.startswith("duckdb:"):
+        return load_directory(conn.sql(f'SELECT * FROM "{source.removeprefix("duckdb:")}"').pl())
     path = Path(source)
     if not path.exists():
         raise dg.Failure(
@@ -71,7 +72,6 @@ def reo_usage_events(
     """
     date, app_id = report_of(context.partition_key)
     app = CATALOG.app(app_id)
-    table = user_directory.source.removeprefix("duckdb:")
     with duckdb.get_connection() as conn:
         ensure_tables(conn)
         [(loaded,)] = conn.execute(
@@ -88,11 +88,7 @@ def reo_usage_events(
             f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? ORDER BY user_key",
             params=[date, app_id],
         ).pl()
-        directory_rows = (
-            conn.sql(f'SELECT * FROM "{table}"').pl()
-            if user_directory.source.startswith("duckdb:")
-            else None
-        )
+        directory = _directory(user_directory.source, conn)
     built = build_events(
         rows.iter_rows(named=True),
         date=date,
@@ -100,7 +96,7 @@ def reo_usage_events(
         product_id=app.product_id,
         activity_type=app.activity_type,
         environment=app.environment,
-        directory=_directory(user_directory.source, directory_rows),
+        directory=directory,
     )
     rejected = {
         e.event_id: "; ".join(problems)

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         # Imported only now: the definitions read the settings above when they load.
         from reo_dt_assets.definitions import defs
         from reo_dt_assets.defs.catalog import CATALOG
+        from reo_dt_assets.defs.digital_turbine.partitions import report_key
 
         job = defs.resolve_job_def("daily_revenue_events_job")
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                 summary = summaries.setdefault(day, DaySummary())
                 for app_id in CATALOG.app_ids:
                     result = job.execute_in_process(
-                        partition_key=f"{app_id}|{day}",
+                        partition_key=report_key(app_id, day),
                         instance=instance,
                         run_config=QUIET,
                         raise_on_error=False,

@@ -51,6 +51,20 @@ def user_directory() -> str:
     return os.environ.get(REO_DT_USER_DIRECTORY) or ""
 
 
+def number(name: str, default: float) -> float:
+    """A tunable's value from the environment variable ``name``, else ``default``."""
+    value = (os.environ.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: expected a number (default {default})") from None
+    if parsed < 0:
+        raise ValueError(f"{name}={value!r}: expected a number >= 0 (default {default})")
+    return parsed
+
+
 def lookback_days() -> int:
     """Days before yesterday that the daily schedule re-pulls (raw file and table)."""
     value = os.environ.get(REO_DT_LOOKBACK_DAYS) or "2"

@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The definitions load the catalog at import: point them at the repository's sandbox catalog.
 os.environ["REO_DT_APPS_FILE"] = str(REPO / "apps.toml")
 
+from reo_dt_assets import settings  # noqa: E402
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient  # noqa: E402
 from reo_dt_assets.http_retry import RetryPolicy  # noqa: E402
 from reo_dt_assets.sandbox.dt_server import (  # noqa: E402
@@ -53,14 +54,27 @@ def make_client(sandbox: DTSandbox, **overrides: object) -> DigitalTurbineClient
     )
 
 
+def point_at_sandboxes(
+    dt_url: str, reo_url: str = "http://127.0.0.1:9", reo_key: str = SANDBOX_API_KEY
+) -> None:
+    """Set the variables production reads, as an operator would (restored after each test)."""
+    os.environ.update(
+        {
+            settings.DT_CLIENT_ID: SANDBOX_CLIENT_ID,
+            settings.DT_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
+            settings.DT_REPORTING_BASE_URL: dt_url,
+            settings.REO_API_KEY: reo_key,
+            settings.REO_INGEST_BASE_URL: reo_url,
+        }
+    )
+
+
 def dt_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, object]:
     """Resources as production wires them, aimed at a DT sandbox, with fast polling."""
     from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
 
+    point_at_sandboxes(dt_url)
     options: dict = {
-        "client_id": SANDBOX_CLIENT_ID,
-        "client_secret": SANDBOX_CLIENT_SECRET,
-        "base_url": dt_url,
         "retry_base_seconds": 0.01,
         "poll_initial_seconds": 0.01,
         "poll_max_seconds": 0.05,
@@ -87,19 +101,25 @@ def all_resources(
 
     from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
 
-    reo_options: dict = {
-        "api_key": reo_key,
-        "base_url": reo_url,
-        "concurrency": 8,
-        "retry_base_seconds": 0.01,
-    }
+    resources = dt_resources(dt_url, data_dir)
+    point_at_sandboxes(dt_url, reo_url, reo_key)
+    reo_options: dict = {"concurrency": 8, "retry_base_seconds": 0.01}
     reo_options.update(reo_overrides)
     return {
-        **dt_resources(dt_url, data_dir),
+        **resources,
         "duckdb": DuckDBResource(database=str(data_dir / "reo_dt.duckdb")),
         "reo": ReoResource(**reo_options),
         "user_directory": UserDirectoryResource(source=directory),
     }
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Tests point the settings at their sandboxes; each starts from the same environment."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """The code location loads and validates, with every asset, check and resource wired."""
 
+import datetime as dt
+
 import dagster as dg
+import pytest
 
 from reo_dt_assets.definitions import defs
 
@@ -45,10 +48,25 @@ def test_layers_checks_pools_and_freshness() -> None:
     assert defs.resolve_schedule_def("daily_revenue_events_schedule") is not None
 
 
-def test_resource_reprs_hide_secrets() -> None:
+def test_resources_hold_no_credentials_or_urls() -> None:
+    """Credentials and base URLs come from the environment at run time, never from config."""
     from reo_dt_assets.defs.resources import DigitalTurbineResource, ReoResource
 
-    dt_resource = DigitalTurbineResource(client_id="id", client_secret="s3cret-value")
-    reo_resource = ReoResource(api_key="k3y-value")
-    assert "s3cret-value" not in repr(dt_resource) + str(dt_resource)
-    assert "k3y-value" not in repr(reo_resource) + str(reo_resource)
+    for resource in (DigitalTurbineResource, ReoResource):
+        fields = set(resource.model_fields)
+        assert not fields & {"client_id", "client_secret", "api_key", "base_url"}, fields
+
+
+def test_partition_keys_in_the_wrong_order_or_of_unknown_apps_say_what_to_do() -> None:
+    from reo_dt_assets.defs.digital_turbine.partitions import report_key, report_of
+
+    assert report_of(report_key("148721", dt.date(2026, 11, 17))) == (
+        dt.date(2026, 11, 17),
+        "148721",
+    )
+    with pytest.raises(dg.Failure, match="use '203945\\|2026-11-17'"):
+        report_of("2026-11-17|203945")
+    with pytest.raises(dg.Failure, match="'999' of partition '999\\|2026-11-17' is not in the app"):
+        report_of("999|2026-11-17")
+    with pytest.raises(dg.Failure, match="partition keys read '<app>\\|<YYYY-MM-DD>'"):
+        report_of("148721")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -55,7 +56,7 @@ def test_materializes_partition_with_metadata(dt_sandbox: DTSandbox, tmp_path: P
     assert meta["path"] == str(path.resolve())
     assert meta["bytes"] == len(served)
     assert meta["dagster/row_count"] == truth.rows == 400
-    assert str(meta["header"]).startswith("Date, App ID, Ad Network Name")
+    assert str(meta["header"]).startswith("Ad Network Name, Ad Unit ID")  # the documented table
     assert {"sha256", "dt_report_id", "seconds"} <= meta.keys()
     assert _check(result).passed
 
@@ -120,12 +121,78 @@ def test_empty_file_fails_the_check(tmp_path: Path) -> None:
     assert not report_columns_result(tmp_path / "absent.csv", logging.getLogger(__name__)).passed
 
 
-def test_missing_credentials_fail_the_run_naming_the_variable(
-    dt_sandbox: DTSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("empty", ["unset", "blank"])
+def test_missing_credentials_fail_the_run_naming_every_variable(
+    dt_sandbox: DTSandbox, tmp_path: Path, empty: str
 ) -> None:
-    monkeypatch.delenv("DT_CLIENT_SECRET", raising=False)
-    with pytest.raises(dg.DagsterInvalidConfigError, match="DT_CLIENT_SECRET"):
-        _materialize(dt_sandbox, tmp_path, client_secret=dg.EnvVar("DT_CLIENT_SECRET"))
+    resources = dt_resources(dt_sandbox.url, tmp_path)
+    for name in ("DT_CLIENT_ID", "DT_CLIENT_SECRET"):
+        if empty == "unset":
+            del os.environ[name]
+        else:
+            os.environ[name] = "  "
+    result = dg.materialize(
+        [dt_user_level_report], partition_key=KEY, resources=resources, raise_on_error=False
+    )
+    assert not result.success  # the run starts and fails: it is in the run history
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = str(failure.event_specific_data)
+    assert "Missing credentials: set DT_CLIENT_ID, DT_CLIENT_SECRET" in message
+    assert dt_sandbox.stats.token_requests == 0
+
+
+def test_run_config_tunes_polling_but_cannot_redirect_the_client(
+    dt_sandbox: DTSandbox, tmp_path: Path
+) -> None:
+    """Run config replaces a resource's whole config: credentials and URL must not be in it."""
+    resources = dt_resources(dt_sandbox.url, tmp_path)
+    elsewhere = {"resources": {"digital_turbine": {"config": {"base_url": "http://127.0.0.1:9"}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError, match="base_url"):
+        dg.materialize(
+            [dt_user_level_report], partition_key=KEY, resources=resources, run_config=elsewhere
+        )
+    tuned = {
+        "resources": {
+            "digital_turbine": {"config": {"poll_initial_seconds": 0.02, "retention_days": 0}}
+        }
+    }
+    result = dg.materialize(
+        [dt_user_level_report], partition_key=KEY, resources=resources, run_config=tuned
+    )
+    assert result.success  # no credential repeated, and the request went to DT_REPORTING_BASE_URL
+    assert dt_sandbox.stats.report_requests == 1
+
+
+def test_report_not_ready_is_handed_back_to_dagster(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    """A report still not ready after the polling deadline frees its slot and retries later."""
+    dt_sandbox.faults.unready_next_reports = 1
+    result = _materialize(
+        dt_sandbox,
+        tmp_path,
+        poll_deadline_seconds=0.3,
+        not_ready_wait_seconds=0.01,
+        not_ready_retries=2,
+    )
+    assert result.success
+    kinds = [e.event_type_value for e in result.all_events if e.step_key == "dt_user_level_report"]
+    assert kinds.count("STEP_UP_FOR_RETRY") == 1  # Dagster frees the step's pool slot here
+    assert dt_sandbox.stats.report_requests == 2
+
+
+def test_report_never_ready_fails_after_the_bounded_retries(
+    dt_sandbox: DTSandbox, tmp_path: Path
+) -> None:
+    dt_sandbox.faults.unready_next_reports = 3
+    result = _materialize(
+        dt_sandbox,
+        tmp_path,
+        poll_deadline_seconds=0.1,
+        not_ready_wait_seconds=0.01,
+        not_ready_retries=2,
+    )
+    assert not result.success
+    assert dt_sandbox.stats.report_requests == 3  # one attempt and two retries
+    assert not raw_report_path(tmp_path, DAY, APP).exists()
 
 
 def test_partition_before_app_start_date_fails(dt_sandbox: DTSandbox, tmp_path: Path) -> None:

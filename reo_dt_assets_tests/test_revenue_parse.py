@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reo_dt_assets.revenue.parse import BadReportError, parse_report
-from reo_dt_assets.sandbox.generator import MASKED, ZERO_AD_ID, generate
+from reo_dt_assets.sandbox.generator import MASKED, ZERO_AD_ID, ReportShape, generate
 
 DAY = dt.date(2026, 11, 20)
 APP = "148721"
@@ -36,10 +36,21 @@ def _row(
     return f"{date},{APP},{network},1,1,{ad_id},{idfv},{user_id},i,1,banner,{impressions},{revenue}"
 
 
-def test_matches_ground_truth_exactly(tmp_path: Path) -> None:
+SHAPES = {
+    "documented": ReportShape(),
+    "with-date-app": ReportShape(date_app_columns=True),
+    "non-fairbid": ReportShape(fairbid_columns=False),
+    "bom-lf-aliased": ReportShape(
+        bom=True, line_ending="\n", renamed=(("Revenue", "Revenue (USD)"), ("IDFV", "Vendor ID"))
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+def test_matches_ground_truth_exactly(tmp_path: Path, shape: ReportShape) -> None:
     path = tmp_path / "big.csv"
-    with path.open("w", newline="") as handle:
-        truth = generate(handle, DAY, APP, rows=20_000)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        truth = generate(handle, DAY, APP, rows=20_000, shape=shape)
     parsed = parse_report(path, DAY, APP)
     users = {row["user_key"]: row for row in parsed.users.iter_rows(named=True)}
     assert len(users) == len(truth.users)
@@ -56,6 +67,37 @@ def test_matches_ground_truth_exactly(tmp_path: Path) -> None:
         truth.unattributed.revenue_usd, abs=1e-9
     )
     assert parsed.masked_rows == 1
+    kinds = set(parsed.users["user_key_type"])
+    assert kinds == (
+        {"user_id", "advertising_id", "idfv"} if shape.fairbid_columns else {"advertising_id"}
+    )
+
+
+def test_without_date_and_app_columns_the_file_is_the_partitions(tmp_path: Path) -> None:
+    header = HEADER.removeprefix("Date,App ID,")
+    path = _write(tmp_path, _row().split(",", 2)[2], header=header)
+    [row] = parse_report(path, DAY, APP).users.iter_rows(named=True)
+    assert (row["report_date"], row["app_id"], row["user_key"]) == (DAY, APP, "bob")
+
+
+def test_app_id_column_must_agree_with_the_partition(tmp_path: Path) -> None:
+    path = _write(tmp_path, _row(), _row().replace(f",{APP},", ",999,"))
+    with pytest.raises(
+        BadReportError, match=r"line 3, column 'App ID': '999' is not the partition"
+    ):
+        parse_report(path, DAY, APP)
+
+
+def test_only_some_documented_columns_loads(tmp_path: Path) -> None:
+    """Drift: only an identifier and the metrics; networks and placements come out empty."""
+    path = _write(tmp_path, "GAID-1,2,0.25", header="Advertising ID,Impressions,Revenue")
+    [row] = parse_report(path, DAY, APP).users.iter_rows(named=True)
+    assert (row["user_key"], row["user_key_type"], row["revenue_usd"]) == (
+        "GAID-1",
+        "advertising_id",
+        0.25,
+    )
+    assert (row["ad_networks"], row["placement_types"]) == ([], [])
 
 
 def test_normalisation_and_identity(tmp_path: Path) -> None:

@@ -1,4 +1,11 @@
-"""Resources, wired in one place: secrets come only from environment variables (EnvVar)."""
+"""Resources, wired in one place.
+
+Credentials and base URLs are not config: each client reads them from the environment when a
+run uses it (secrets through ``dagster.EnvVar``), so run config in the launchpad tunes polling,
+retries or concurrency without repeating a credential and cannot send one to another host, and a
+missing credential fails the run with one message naming every missing variable instead of
+refusing the launch. Tunables default to their environment variable when it is set.
+"""
 
 import logging
 from collections.abc import Iterator
@@ -14,33 +21,68 @@ from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.reo.client import ReoClient
 
 
-class DigitalTurbineResource(dg.ConfigurableResource):
-    """DT User Level Reporting API: auth, retries, timeouts and polling live in the client."""
+def _secrets(*names: str) -> list[str]:
+    """The values of the secret variables ``names``; fail naming every one unset or empty."""
+    values = [(dg.EnvVar(name).get_value() or "").strip() for name in names]
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise dg.Failure(
+            description=f"Missing credentials: set {', '.join(missing)} in the environment of "
+            "the code location (see .env.example; `dagster dev` also reads a .env file in the "
+            "project folder), then re-run. Nothing was requested.",
+            allow_retries=False,
+        )
+    return values
 
-    client_id: str = Field(description="DT Console > User Profile > Reporting API Keys.")
-    client_secret: str = Field(repr=False, description="Secret of the reporting API key.")
-    base_url: str = Field(default=settings.DEFAULT_DT_REPORTING_BASE_URL)
-    timeout_seconds: float = Field(default=30.0, description="Per-request timeout.")
-    retry_attempts: int = Field(default=5, description="Tries per request on 5xx and timeouts.")
+
+class DigitalTurbineResource(dg.ConfigurableResource):
+    """DT User Level Reporting API: auth, retries, timeouts and polling live in the client.
+
+    ``DT_CLIENT_ID`` / ``DT_CLIENT_SECRET`` authenticate; ``DT_REPORTING_BASE_URL`` says where.
+    """
+
+    timeout_seconds: float = Field(
+        default=settings.number("DT_TIMEOUT_SECONDS", 30.0), description="Per-request timeout."
+    )
+    retry_attempts: int = Field(
+        default=int(settings.number("DT_RETRY_ATTEMPTS", 5)),
+        description="Tries per request on 5xx and timeouts.",
+    )
     retry_base_seconds: float = Field(default=1.0, description="First retry wait; doubles.")
-    poll_initial_seconds: float = Field(default=2.0, description="First wait between polls.")
-    poll_max_seconds: float = Field(default=60.0, description="Longest wait between polls.")
-    poll_deadline_seconds: float = Field(default=3600.0, description="Give up polling after.")
+    poll_initial_seconds: float = Field(
+        default=settings.number("DT_POLL_INITIAL_SECONDS", 2.0),
+        description="First wait between polls of the report URL.",
+    )
+    poll_max_seconds: float = Field(
+        default=settings.number("DT_POLL_MAX_SECONDS", 30.0),
+        description="Longest wait between polls.",
+    )
+    poll_deadline_seconds: float = Field(
+        default=settings.number("DT_POLL_DEADLINE_SECONDS", 300.0),
+        description="Polling per attempt, holding a dt_reporting slot; a report still not "
+        "ready then is retried later by Dagster, without a slot.",
+    )
+    not_ready_retries: int = Field(
+        default=int(settings.number("DT_NOT_READY_RETRIES", 6)),
+        description="Later attempts for a report that was not ready.",
+    )
+    not_ready_wait_seconds: float = Field(
+        default=settings.number("DT_NOT_READY_WAIT_SECONDS", 600.0),
+        description="Wait before each later attempt (no slot is held meanwhile).",
+    )
     retention_days: int = Field(
         default=10,
         description="DT serves about the last 10 days; older partitions fail early "
         "(0 turns the check off).",
     )
 
-    def __repr__(self) -> str:
-        return f"DigitalTurbineResource(base_url={self.base_url!r})"
-
     @contextmanager
     def client(self, log: logging.Logger) -> Iterator[DigitalTurbineClient]:
+        client_id, client_secret = _secrets(settings.DT_CLIENT_ID, settings.DT_CLIENT_SECRET)
         with DigitalTurbineClient(
-            self.client_id,
-            self.client_secret,
-            self.base_url,
+            client_id,
+            client_secret,
+            settings.dt_reporting_base_url(),
             timeout_seconds=self.timeout_seconds,
             retry=RetryPolicy(attempts=self.retry_attempts, base_delay=self.retry_base_seconds),
             poll_initial_seconds=self.poll_initial_seconds,
@@ -53,23 +95,29 @@ class DigitalTurbineResource(dg.ConfigurableResource):
 
 
 class ReoResource(dg.ConfigurableResource):
-    """Reo.Dev Product Usage API: retries, timeouts and concurrency live in the client."""
+    """Reo.Dev Product Usage API: retries, timeouts and concurrency live in the client.
 
-    api_key: str = Field(repr=False, description="Reo.Dev Product Usage API key.")
-    base_url: str = Field(default=settings.DEFAULT_REO_INGEST_BASE_URL)
-    concurrency: int = Field(default=16, description="Requests in flight at once.")
-    timeout_seconds: float = Field(default=10.0, description="Per-request timeout.")
-    retry_attempts: int = Field(default=6, description="Tries per event on 429/5xx/timeouts.")
+    ``REO_API_KEY`` authenticates; ``REO_INGEST_BASE_URL`` says where.
+    """
+
+    concurrency: int = Field(
+        default=int(settings.number("REO_CONCURRENCY", 16)), description="Requests in flight."
+    )
+    timeout_seconds: float = Field(
+        default=settings.number("REO_TIMEOUT_SECONDS", 10.0), description="Per-request timeout."
+    )
+    retry_attempts: int = Field(
+        default=int(settings.number("REO_RETRY_ATTEMPTS", 6)),
+        description="Tries per event on 429/5xx/timeouts.",
+    )
     retry_base_seconds: float = Field(default=0.5, description="First retry wait; doubles.")
-
-    def __repr__(self) -> str:
-        return f"ReoResource(base_url={self.base_url!r}, concurrency={self.concurrency})"
 
     @contextmanager
     def client(self, log: logging.Logger) -> Iterator[ReoClient]:
+        [api_key] = _secrets(settings.REO_API_KEY)
         with ReoClient(
-            self.api_key,
-            self.base_url,
+            api_key,
+            settings.reo_ingest_base_url(),
             concurrency=self.concurrency,
             timeout_seconds=self.timeout_seconds,
             retry=RetryPolicy(attempts=self.retry_attempts, base_delay=self.retry_base_seconds),
@@ -94,15 +142,9 @@ class StorageResource(dg.ConfigurableResource):
 
 def build_resources() -> dict[str, object]:
     return {
-        "digital_turbine": DigitalTurbineResource(
-            client_id=dg.EnvVar(settings.DT_CLIENT_ID),
-            client_secret=dg.EnvVar(settings.DT_CLIENT_SECRET),
-            base_url=settings.dt_reporting_base_url(),
-        ),
+        "digital_turbine": DigitalTurbineResource(),
         "storage": StorageResource(data_dir=str(settings.data_dir())),
         "duckdb": DuckDBResource(database=str(settings.duckdb_path())),
-        "reo": ReoResource(
-            api_key=dg.EnvVar(settings.REO_API_KEY), base_url=settings.reo_ingest_base_url()
-        ),
+        "reo": ReoResource(),
         "user_directory": UserDirectoryResource(source=settings.user_directory()),
     }

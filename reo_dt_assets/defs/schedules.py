@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from reo_dt_assets.defs.catalog import CATALOG
+from reo_dt_assets.defs.digital_turbine.partitions import report_key
 from reo_dt_assets.settings import lookback_days
 
 daily_revenue_events_job = dg.define_asset_job(
@@ -39,7 +40,7 @@ def daily_revenue_events_schedule(
     today = context.scheduled_execution_time.date()
     for app_id, day in partitions_due(today, lookback_days()):
         yield dg.RunRequest(
-            run_key=f"{app_id}|{day}@{today}",
-            partition_key=f"{app_id}|{day}",
+            run_key=f"{report_key(app_id, day)}@{today}",
+            partition_key=report_key(app_id, day),
             tags={"reo_dt/scheduled_for": today.isoformat()},
         )

@@ -61,7 +61,7 @@ class DTUnavailableError(DigitalTurbineError):
 
 
 class DTReportTimeoutError(DigitalTurbineError):
-    """The report file was not ready before the polling deadline."""
+    """The report file was not ready before the polling deadline: worth a try later."""
 
 
 class DTProtocolError(DigitalTurbineError):
@@ -128,7 +128,7 @@ class DigitalTurbineClient:
         retry: RetryPolicy | None = None,
         poll_initial_seconds: float = 2.0,
         poll_max_seconds: float = 60.0,
-        poll_deadline_seconds: float = 3600.0,
+        poll_deadline_seconds: float = 300.0,
         url_validity_seconds: float = 3 * 3600.0,
         retention_days: int = 0,
         log: logging.Logger | None = None,
@@ -351,7 +351,7 @@ class DigitalTurbineClient:
                 raise DTReportTimeoutError(
                     f"DT report {request.id} for {app_id} on {date} was not ready after "
                     f"{time.monotonic() - started:.0f}s ({polls} polls). DT publishes a day by "
-                    "12:00 UTC the next day; retry later or raise poll_deadline_seconds."
+                    "12:00 UTC the next day."
                 )
             self._log.info(
                 "DT report %s not ready (%s), poll %d, next in %.1fs",

@@ -1,8 +1,20 @@
-"""The one definition of the User Level report's columns.
+"""The one definition of the User Level report's columns, and which of them a load needs.
 
-Written from the reference document's "Metrics and Dimensions" tables. The raw-file check, the
-parser and every later layer look columns up here, by their snake_case ``name``; header cells
-are matched by display name, case- and punctuation-insensitively, with known aliases.
+Written from DT's *User Level Reporting API* document, "User Level Metrics and Dimensions"
+(nine dimensions, two metrics) and "Step 2: Reporting API Request" (``Date`` and ``App ID`` are
+what a request queries; "the date is included in the report" is the only hint that a ``Date``
+column may appear). Every reasonable reading of it loads:
+
+- required: ``Impressions`` and ``Revenue`` (the amounts), and at least one identifier column
+  (``User ID``, ``Advertising ID`` or ``IDFV``), without which no revenue can be tied to a user;
+- expected: the other documented dimensions, which "always appear in the report"; one that is
+  absent is schema drift (a warning), not an error;
+- optional: ``User ID`` and ``IDFV`` ("relevant to FairBid customers only") and the queried
+  ``Date`` and ``App ID``: absent, the file is the partition's; present, every row must agree.
+
+The raw-file check, the parser and every later layer look columns up here by their snake_case
+``name``; header cells are matched by display name, case- and punctuation-insensitively, with
+known aliases.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ class ReportColumn:
     name: str
     display: str
     kind: str  # "dimension" or "metric"
-    required: bool
+    presence: str  # "required", "expected" or "optional" (see the module docstring)
     aliases: tuple[str, ...] = ()
 
     def spellings(self) -> set[str]:
@@ -28,24 +40,33 @@ class ReportColumn:
 
 
 REPORT_COLUMNS: tuple[ReportColumn, ...] = (
-    ReportColumn("date", "Date", "dimension", True, ("Day", "Report Date", "Event Date")),
-    ReportColumn("app_id", "App ID", "dimension", True, ("Application ID",)),
-    ReportColumn("ad_network", "Ad Network Name", "dimension", True, ("Ad Network", "Network")),
-    ReportColumn("ad_unit_id", "Ad Unit ID", "dimension", False),
-    ReportColumn("container_type_id", "Container Type ID", "dimension", False),
+    ReportColumn("date", "Date", "dimension", "optional", ("Day", "Report Date", "Event Date")),
+    ReportColumn("app_id", "App ID", "dimension", "optional", ("Application ID", "AppID")),
     ReportColumn(
-        "advertising_id", "Advertising ID", "dimension", True, ("IDFA/GAID", "GAID/IDFA", "Ad ID")
+        "ad_network", "Ad Network Name", "dimension", "expected", ("Ad Network", "Network")
     ),
-    ReportColumn("idfv", "IDFV", "dimension", True, ("Vendor ID",)),
-    ReportColumn("user_id", "User ID", "dimension", True, ("Publisher User ID",)),
-    ReportColumn("instance_id", "Instance ID", "dimension", False),
-    ReportColumn("placement_id", "Placement ID", "dimension", False),
-    ReportColumn("placement_type", "Placement Type", "dimension", True),
-    ReportColumn("impressions", "Impressions", "metric", True),
-    ReportColumn("revenue", "Revenue", "metric", True, ("Revenue (USD)", "Revenue USD")),
+    ReportColumn("ad_unit_id", "Ad Unit ID", "dimension", "expected"),
+    ReportColumn("container_type_id", "Container Type ID", "dimension", "expected"),
+    ReportColumn(
+        "advertising_id",
+        "Advertising ID",
+        "dimension",
+        "expected",
+        ("IDFA/GAID", "GAID/IDFA", "Ad ID"),
+    ),
+    ReportColumn("idfv", "IDFV", "dimension", "optional", ("Vendor ID",)),
+    ReportColumn("user_id", "User ID", "dimension", "optional", ("Publisher User ID",)),
+    ReportColumn("instance_id", "Instance ID", "dimension", "expected"),
+    ReportColumn("placement_id", "Placement ID", "dimension", "expected"),
+    ReportColumn("placement_type", "Placement Type", "dimension", "expected"),
+    ReportColumn("impressions", "Impressions", "metric", "required"),
+    ReportColumn("revenue", "Revenue", "metric", "required", ("Revenue (USD)", "Revenue USD")),
 )
 
 COLUMNS_BY_NAME = {column.name: column for column in REPORT_COLUMNS}
+
+#: At least one of these must be present: they are what ties revenue to a user.
+IDENTIFIER_COLUMNS = ("user_id", "advertising_id", "idfv")
 
 #: Identifier value DT's FairBid puts on the one row that carries masked, non-attributable revenue.
 MASKED_AGGREGATE_MARKER = "aggregated masked user level revenue"
@@ -66,6 +87,7 @@ class HeaderMatch:
     header: tuple[str, ...]
     positions: dict[str, int] = field(default_factory=dict)  # column name -> header index
     missing_required: tuple[str, ...] = ()
+    missing_expected: tuple[str, ...] = ()  # documented as always there: schema drift
     missing_optional: tuple[str, ...] = ()
     unexpected: tuple[str, ...] = ()
     duplicated: tuple[str, ...] = ()
@@ -83,11 +105,27 @@ class HeaderMatch:
             parts.append(f"columns given twice {list(self.duplicated)}")
         if not parts:
             return ""
-        return (
-            "; ".join(parts)
-            + f" (unexpected columns: {list(self.unexpected)}). If DT renamed a column, add the"
-            " new spelling as an alias in reo_dt_assets/digital_turbine/columns.py"
-        )
+        if self.unexpected:
+            advice = (
+                f" The header also has columns the contract does not know {list(self.unexpected)}:"
+                " if DT renamed a column, add the new spelling as an alias in"
+                " reo_dt_assets/digital_turbine/columns.py."
+            )
+        else:
+            advice = (
+                " The file is not a User Level report as DT documents it: check the raw file and"
+                " the app's reporting set-up with DT (quote the report id)."
+            )
+        return "; ".join(parts) + "." + advice
+
+    def drift(self) -> str:
+        """What differs from the documented report but does not stop a load; empty if nothing."""
+        notes = []
+        if self.missing_expected:
+            notes.append(f"documented columns absent {list(self.missing_expected)}")
+        if self.unexpected:
+            notes.append(f"unknown columns {list(self.unexpected)}")
+        return "; ".join(notes)
 
 
 def match_header(header: Sequence[str]) -> HeaderMatch:
@@ -103,11 +141,16 @@ def match_header(header: Sequence[str]) -> HeaderMatch:
         else:
             positions[column.name] = index
     absent = [column for column in REPORT_COLUMNS if column.name not in positions]
+    missing_required = [c.display for c in absent if c.presence == "required"]
+    if not any(name in positions for name in IDENTIFIER_COLUMNS):
+        identifiers = [COLUMNS_BY_NAME[name].display for name in IDENTIFIER_COLUMNS]
+        missing_required.append(f"one of {identifiers}")
     return HeaderMatch(
         header=tuple(header),
         positions=positions,
-        missing_required=tuple(c.display for c in absent if c.required),
-        missing_optional=tuple(c.display for c in absent if not c.required),
+        missing_required=tuple(missing_required),
+        missing_expected=tuple(c.display for c in absent if c.presence == "expected"),
+        missing_optional=tuple(c.display for c in absent if c.presence == "optional"),
         unexpected=tuple(unexpected),
         duplicated=tuple(duplicated),
     )

@@ -2,7 +2,9 @@
 
 Columns are found through the one column contract (``digital_turbine.columns``) by header
 position, read as text and typed explicitly, so a bad value is reported with its line and
-column instead of being guessed at. Normalisation: strings trimmed, empty strings null, the
+column instead of being guessed at. A documented column the file does not carry reads as
+empty (a non-FairBid report has no User ID or IDFV); ``Date`` and ``App ID`` are checked
+against the partition only when present. Normalisation: strings trimmed, empty strings null, the
 all-zero advertising ID of limit-ad-tracking devices null. The user is the publisher's User ID,
 else the advertising ID, else the IDFV; FairBid's masked aggregate row and rows with no
 identifier are "unattributed" and kept as partition totals.
@@ -14,6 +16,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +69,7 @@ def _text(name: str) -> pl.Expr:
 def _bit(name: str, categories: pl.Categories) -> pl.Expr:
     """A one-bit mask per distinct value of a low-cardinality column (ad network, placement)."""
     code = pl.col(name).cast(pl.Categorical(categories)).to_physical().cast(pl.UInt64)
-    return pl.lit(2, dtype=pl.UInt64).pow(code)
+    return pl.lit(2, dtype=pl.UInt64).pow(code).fill_null(0)  # an empty cell sets no bit
 
 
 #: What is wrong with a value of each checked column, as the error message says it.
@@ -78,20 +81,26 @@ ROW_PROBLEMS = {
 }
 
 
-def _row_checks(date: dt.date, app_id: str) -> dict[str, pl.Expr]:
-    """``bad_<column>`` flags, one per column of ``ROW_PROBLEMS``."""
+def _row_checks(date: dt.date, app_id: str, present: Collection[str]) -> dict[str, pl.Expr]:
+    """``bad_<column>`` flags, one per column of ``ROW_PROBLEMS``; absent columns pass."""
     revenue = pl.col("revenue_usd")
     impressions = pl.col("impressions_n")
     return {
-        "bad_date": ~pl.col("date").str.starts_with(date.isoformat()).fill_null(False),
-        "bad_app_id": (pl.col("app_id") != app_id).fill_null(True),
+        "bad_date": ~pl.col("date").str.starts_with(date.isoformat()).fill_null(False)
+        if "date" in present
+        else pl.lit(False),
+        "bad_app_id": (_text("app_id") != app_id).fill_null(True)
+        if "app_id" in present
+        else pl.lit(False),
         "bad_impressions": impressions.is_null() | (impressions < 0),
         "bad_revenue": revenue.is_null() | ~revenue.is_finite() | (revenue < 0),
     }
 
 
-def _typed_rows(frame: pl.LazyFrame, date: dt.date, app_id: str) -> pl.LazyFrame:
-    checks = _row_checks(date, app_id)
+def _typed_rows(
+    frame: pl.LazyFrame, date: dt.date, app_id: str, present: Collection[str]
+) -> pl.LazyFrame:
+    checks = _row_checks(date, app_id, present)
     return (
         frame.with_columns(
             revenue_usd=_text("revenue").cast(pl.Float64, strict=False),
@@ -113,7 +122,13 @@ def _scan(path: Path, positions: dict[str, int], width: int) -> pl.LazyFrame:
         encoding="utf8",
     )
     return frame.with_row_index("line", offset=2).select(
-        "line", *(pl.col(f"c{positions[name]}").alias(name) for name in USED_COLUMNS)
+        "line",
+        *(
+            pl.col(f"c{positions[name]}").alias(name)
+            if name in positions
+            else pl.lit(None, dtype=pl.String).alias(name)
+            for name in USED_COLUMNS
+        ),
     )
 
 
@@ -153,7 +168,7 @@ def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
         raise BadReportError(f"{path}: {match.problem()}")
     _refuse_truncated_last_line(path, len(header))
     networks, placements = pl.Categories.random(), pl.Categories.random()
-    typed = _typed_rows(_scan(path, match.positions, len(header)), date, app_id)
+    typed = _typed_rows(_scan(path, match.positions, len(header)), date, app_id, match.positions)
     by_identifiers = typed.group_by(*KEY_TYPES).agg(
         impressions=pl.col("impressions_n").sum(),
         revenue_usd=pl.col("revenue_usd").sum(),

@@ -7,6 +7,7 @@ import signal
 import threading
 
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
+from reo_dt_assets.sandbox.generator import ReportShape
 from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
 
 
@@ -42,6 +43,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url-ttl", type=float, default=3 * 3600, help="download URL validity, s")
     parser.add_argument("--not-ready-polls", type=int, default=2)
     parser.add_argument("--retention-days", type=int, default=0, help="refuse older dates (0: off)")
+    parser.add_argument(
+        "--date-app-columns", action="store_true", help="reports start with Date and App ID"
+    )
+    parser.add_argument(
+        "--no-fairbid-columns", action="store_true", help="reports without IDFV and User ID"
+    )
     args = parser.parse_args(argv)
     faults = DTFaults(
         error_rate=args.error_rate,
@@ -63,7 +70,15 @@ def main(argv: list[str] | None = None) -> None:
         failure_body_rate=args.reo_failure_body_rate,
     )
     with (
-        DTSandbox(args.host, args.dt_port, rows=args.rows, faults=faults) as dt_sandbox,
+        DTSandbox(
+            args.host,
+            args.dt_port,
+            rows=args.rows,
+            faults=faults,
+            shape=ReportShape(
+                date_app_columns=args.date_app_columns, fairbid_columns=not args.no_fairbid_columns
+            ),
+        ) as dt_sandbox,
         ReoSandbox(args.host, args.reo_port, faults=reo_faults) as reo_sandbox,
     ):
         print(f"DT sandbox on {dt_sandbox.url}", flush=True)

@@ -3,7 +3,10 @@
 Endpoints follow the reference document: ``POST /auth/v1/token``, ``POST
 /api/v1/report/user-level-data`` and a pre-signed, S3-style download URL on the same server that
 answers "not ready" (404, 403, empty 200) for the first polls, then the CSV. Faults are set per
-test (``server.faults``), over HTTP (``POST /_sandbox/faults``) or from the command line.
+test (``server.faults``), over HTTP (``POST /_sandbox/faults``) or from the command line; so is
+the report's shape (``server.shape``, ``POST /_sandbox/report-shape``): with or without the
+queried Date and App ID columns, with or without FairBid's IDFV and User ID, BOM, line endings,
+renamed headers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from reo_dt_assets.sandbox.generator import GroundTruth, report_bytes
+from reo_dt_assets.sandbox.generator import GroundTruth, ReportShape, report_bytes
 from reo_dt_assets.sandbox.quiet import QuietServer
 
 SANDBOX_CLIENT_ID = "sandbox-client"
@@ -44,6 +47,7 @@ class DTFaults:
     retention_days: int = 0  # > 0: dates older than this many days are refused (invalid_query)
     token_error: str = ""  # answer every token request 400 with this "error" code
     expire_next_urls: int = 0  # the next N download URLs are issued already expired
+    unready_next_reports: int = 0  # the next N report requests never become ready
 
     def update(self, **changes: Any) -> None:
         names = {f.name for f in fields(self)}
@@ -70,6 +74,7 @@ class _Report:
     app_id: str
     expires: float
     polls: int = 0
+    never_ready: bool = False
 
 
 class DTSandbox:
@@ -84,18 +89,20 @@ class DTSandbox:
         client_secret: str = SANDBOX_CLIENT_SECRET,
         rows: int = 2000,
         faults: DTFaults | None = None,
+        shape: ReportShape | None = None,
         seed: int = 7,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.rows = rows
         self.faults = faults or DTFaults()
+        self.shape = shape or ReportShape()
         self.stats = DTStats()
         self.rng = random.Random(seed)
         self.tokens: dict[str, float] = {}
         self.reports: dict[str, _Report] = {}
         self.overrides: dict[tuple[dt.date, str], bytes] = {}
-        self._cache: dict[tuple[dt.date, str], tuple[bytes, GroundTruth]] = {}
+        self._cache: dict[tuple[dt.date, str, ReportShape], tuple[bytes, GroundTruth]] = {}
         self._signing_key = secrets.token_bytes(16)
         self._lock = threading.Lock()
         self._server = QuietServer((host, port), _handler_for(self))
@@ -127,10 +134,11 @@ class DTSandbox:
         """The CSV served for (date, app) and, unless overridden by a test, its ground truth."""
         if (date, app_id) in self.overrides:
             return self.overrides[(date, app_id)], None
+        key = (date, app_id, self.shape)
         with self._lock:
-            if (date, app_id) not in self._cache:
-                self._cache[(date, app_id)] = report_bytes(date, app_id, self.rows)
-            return self._cache[(date, app_id)]
+            if key not in self._cache:
+                self._cache[key] = report_bytes(date, app_id, self.rows, self.shape)
+            return self._cache[key]
 
     def ground_truth(self, date: dt.date, app_id: str) -> GroundTruth:
         truth = self.report(date, app_id)[1]
@@ -210,6 +218,14 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
                     self._json(400, {"error": str(exc)})
                     return
                 self._json(200, asdict(sandbox.faults))
+                return
+            if path == "/_sandbox/report-shape":
+                try:
+                    sandbox.shape = ReportShape.from_json(json.loads(body or b"{}"))
+                except (ValueError, TypeError) as exc:
+                    self._json(400, {"error": str(exc)})
+                    return
+                self._json(200, asdict(sandbox.shape))
                 return
             if self._faulted():
                 return
@@ -323,8 +339,13 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
             if sandbox.faults.expire_next_urls > 0:
                 sandbox.faults.expire_next_urls -= 1
                 expires = int(time.time()) - 1
+            never_ready = sandbox.faults.unready_next_reports > 0
+            if never_ready:
+                sandbox.faults.unready_next_reports -= 1
             with sandbox._lock:
-                sandbox.reports[report_id] = _Report(report_id, date, str(app_id), expires)
+                sandbox.reports[report_id] = _Report(
+                    report_id, date, str(app_id), expires, never_ready=never_ready
+                )
             url = (
                 f"{sandbox.url}/reports/{report_id}.csv?AWSAccessKeyId=SANDBOX"
                 f"&Expires={expires}&Signature={sandbox.sign(report_id, expires)}"
@@ -352,7 +373,7 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
                 self._s3_error(403, "AccessDenied", "Request has expired")
                 return
             report.polls += 1
-            if report.polls <= sandbox.faults.not_ready_polls:
+            if report.never_ready or report.polls <= sandbox.faults.not_ready_polls:
                 answer = report.polls % 3
                 if answer == 1:
                     self._s3_error(404, "NoSuchKey", "The specified key does not exist.")

@@ -12,13 +12,11 @@ import datetime as dt
 import hashlib
 import io
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import IO
+from dataclasses import dataclass, field, fields
+from typing import IO, Any
 
-HEADER = (
-    "Date",
-    "App ID",
+#: The report's columns as the document's "Metrics and Dimensions" tables list them.
+DOCUMENTED_HEADER = (
     "Ad Network Name",
     "Ad Unit ID",
     "Container Type ID",
@@ -31,6 +29,8 @@ HEADER = (
     "Impressions",
     "Revenue",
 )
+QUERIED = ("Date", "App ID")  # what a request queries; "the date is included in the report"
+FAIRBID_ONLY = ("IDFV", "User ID")  # "relevant to FairBid customers only"
 ZERO_AD_ID = "00000000-0000-0000-0000-000000000000"
 MASKED = "aggregated masked user level revenue"
 NETWORKS = ("DT Exchange", "AdMob", "AppLovin", "Meta Audience Network", "Unity Ads", "Vungle")
@@ -57,6 +57,45 @@ FIRST = (
     "walter",
 )
 DOMAINS = ("example.com", "devshop.io", "mail.test", "corp.example.org")
+
+
+@dataclass(frozen=True)
+class ReportShape:
+    """Which reading of the document the served CSV follows; the default is its dimension table.
+
+    ``date_app_columns`` puts the queried ``Date`` and ``App ID`` first; without
+    ``fairbid_columns`` the report of a non-FairBid publisher has no ``IDFV`` or ``User ID``;
+    ``renamed`` maps documented names to other spellings (``{"Revenue": "Revenue (USD)"}``).
+    """
+
+    date_app_columns: bool = False
+    fairbid_columns: bool = True
+    bom: bool = False
+    line_ending: str = "\r\n"
+    renamed: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ReportShape:
+        """From ``POST /_sandbox/report-shape``'s body; unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise ValueError(f"unknown report shape keys {unknown}; known: {sorted(known)}")
+        renamed = tuple(sorted(dict(body.get("renamed") or {}).items()))
+        return cls(**{**body, "renamed": renamed})
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The documented names of the columns served, in order."""
+        documented = tuple(
+            c for c in DOCUMENTED_HEADER if self.fairbid_columns or c not in FAIRBID_ONLY
+        )
+        return (QUERIED if self.date_app_columns else ()) + documented
+
+    @property
+    def header(self) -> str:
+        names = dict(self.renamed)
+        return ",".join(names.get(c, c) for c in self.columns)
 
 
 @dataclass
@@ -153,17 +192,25 @@ def _seed(date: dt.date, app_id: str) -> int:
 
 
 def generate(
-    out: IO[str], date: dt.date, app_id: str, rows: int = 2000, *, header: Iterable[str] = HEADER
+    out: IO[str], date: dt.date, app_id: str, rows: int = 2000, shape: ReportShape | None = None
 ) -> GroundTruth:
     """Write the report for (date, app) as CSV to ``out`` and return its ground truth."""
+    shape = shape or ReportShape()
     rng = random.Random(_seed(date, app_id))
     pool = user_pool(app_id, max(20, rows // 3))
+    if not shape.fairbid_columns:  # the same devices, seen without FairBid's identifiers
+        pool = [SyntheticUser("", user.advertising_id, "") for user in pool]
+    picks = [(*QUERIED, *DOCUMENTED_HEADER).index(c) for c in shape.columns]
+    end = shape.line_ending
     truth = GroundTruth(date=date, app_id=app_id)
-    out.write(",".join(header) + "\r\n")
+    out.write(("\ufeff" if shape.bom else "") + shape.header + end)
     day = date.isoformat()
     lines: list[str] = []
-    data_rows = max(rows - 1, 0)
-    for _ in range(data_rows):
+
+    def line(*cells: object) -> str:
+        return ",".join(str(cells[i]) for i in picks) + end
+
+    for _ in range(max(rows - 1, 0)):
         user = pool[
             min(int(rng.paretovariate(1.2)) - 1, len(pool) - 1)
             if rng.random() < 0.3
@@ -175,10 +222,21 @@ def generate(
         ecpm_nanos = rng.randint(50_000, 12_000_000)  # USD 0.00005 - 0.012 per impression
         revenue_nanos = impressions * ecpm_nanos
         lines.append(
-            f"{day},{app_id},{network},{rng.randrange(10_000, 99_999)},{container},"
-            f"{user.advertising_id},{user.idfv},{_csv_cell(user.user_id)},"
-            f"inst-{rng.randrange(1000)},{rng.randrange(100_000, 999_999)},{placement},"
-            f"{impressions},{_usd(revenue_nanos)}\r\n"
+            line(
+                day,
+                app_id,
+                network,
+                rng.randrange(10_000, 99_999),
+                container,
+                user.advertising_id,
+                user.idfv,
+                _csv_cell(user.user_id),
+                f"inst-{rng.randrange(1000)}",
+                rng.randrange(100_000, 999_999),
+                placement,
+                impressions,
+                _usd(revenue_nanos),
+            )
         )
         _add(truth, user, impressions, revenue_nanos)
         if len(lines) >= 10_000:
@@ -188,8 +246,21 @@ def generate(
         impressions = rng.randint(50, 500)
         revenue_nanos = impressions * rng.randint(100_000, 5_000_000)
         lines.append(
-            f"{day},{app_id},DT Exchange,,,{MASKED},,,,,rewarded,{impressions},"
-            f"{_usd(revenue_nanos)}\r\n"
+            line(
+                day,
+                app_id,
+                "DT Exchange",
+                "",
+                "",
+                MASKED,
+                "",
+                "",
+                "",
+                "",
+                "rewarded",
+                impressions,
+                _usd(revenue_nanos),
+            )
         )
         truth.rows += 1
         truth.total.impressions += impressions
@@ -221,7 +292,9 @@ def _csv_cell(value: str) -> str:
     return value
 
 
-def report_bytes(date: dt.date, app_id: str, rows: int = 2000) -> tuple[bytes, GroundTruth]:
+def report_bytes(
+    date: dt.date, app_id: str, rows: int = 2000, shape: ReportShape | None = None
+) -> tuple[bytes, GroundTruth]:
     buffer = io.StringIO()
-    truth = generate(buffer, date, app_id, rows)
+    truth = generate(buffer, date, app_id, rows, shape)
     return buffer.getvalue().encode("utf-8"), truth

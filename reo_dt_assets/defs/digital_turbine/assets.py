@@ -8,6 +8,11 @@ from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+from reo_dt_assets.digital_turbine.client import (
+    DTCredentialsError,
+    DTQueryError,
+    DTReportTimeoutError,
+)
 from reo_dt_assets.digital_turbine.columns import read_header
 from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
 
@@ -29,18 +34,30 @@ def dt_user_level_report(
     Grain: one CSV row per (user, ad network, placement, instance) DT reports for the day.
     Source: DT User Level Reporting API (token, report request, polling the pre-signed URL).
     Stored at ``<data dir>/raw/digital_turbine/user_level/date=YYYY-MM-DD/app_id=<id>.csv``;
-    a failed fetch leaves the previous file (if any) untouched.
+    a failed fetch leaves the previous file (if any) untouched. A report not ready within
+    ``poll_deadline_seconds`` is retried later by Dagster, without holding a slot meanwhile.
     """
     date, app_id = report_of(context.partition_key)
     app = CATALOG.app(app_id)
     if app.start_date and date < app.start_date:
         raise dg.Failure(
             f"App {app_id} starts on {app.start_date} in the app catalog; {date} is before it. "
-            "Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days."
+            "Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days.",
+            allow_retries=False,
         )
     destination = raw_report_path(Path(storage.data_dir), date, app_id)
-    with digital_turbine.client(context.log) as client:
-        report = client.fetch_report(date, app_id, destination)
+    try:
+        with digital_turbine.client(context.log) as client:
+            report = client.fetch_report(date, app_id, destination)
+    except DTReportTimeoutError as error:
+        # Waiting is Dagster's job: the step gives its dt_reporting slot back meanwhile.
+        context.log.warning(f"{error} Retrying in {digital_turbine.not_ready_wait_seconds:.0f}s.")
+        raise dg.RetryRequested(
+            max_retries=digital_turbine.not_ready_retries,
+            seconds_to_wait=digital_turbine.not_ready_wait_seconds,
+        ) from error
+    except (DTCredentialsError, DTQueryError) as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     rows = count_data_rows(destination)
     header = read_header(destination) or []
     context.log.info(f"Stored {rows} rows for app {app_id} on {date} at {destination}")

@@ -16,7 +16,7 @@ from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
 def dt_user_level_report_columns(
     context: dg.AssetCheckExecutionContext, storage: StorageResource
 ) -> dg.AssetCheckResult:
-    """The header has every required dimension and metric; unknown extra columns only warn."""
+    """The header has both metrics and an identifier column; drift from the document warns."""
     date, app_id = report_of(context.partition_key)
     return report_columns_result(raw_report_path(Path(storage.data_dir), date, app_id), context.log)
 
@@ -36,18 +36,16 @@ def report_columns_result(path: Path, log: logging.Logger) -> dg.AssetCheckResul
     match = match_header(header)
     metadata = {
         "header": ", ".join(header),
-        "missing_required": ", ".join(match.missing_required),
-        "missing_optional": ", ".join(match.missing_optional),
-        "unexpected": ", ".join(match.unexpected),
+        "missing_required": ", ".join(match.missing_required) or "none",
+        "missing_documented": ", ".join(match.missing_expected) or "none",
+        "absent_optional": ", ".join(match.missing_optional) or "none",
+        "unexpected": ", ".join(match.unexpected) or "none",
         "data_rows": count_data_rows(path),
     }
     if not match.ok:
         return dg.AssetCheckResult(passed=False, description=match.problem(), metadata=metadata)
-    description = "All required columns present."
-    if match.unexpected or match.missing_optional:
-        description = (
-            f"Schema drift: unexpected columns {list(match.unexpected)}, "
-            f"optional columns absent {list(match.missing_optional)}. They are ignored."
-        )
+    description = "Every required column present."
+    if drift := match.drift():
+        description = f"Schema drift, loaded anyway: {drift}."
         log.warning(f"{path}: {description}")
     return dg.AssetCheckResult(passed=True, description=description, metadata=metadata)

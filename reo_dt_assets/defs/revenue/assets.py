@@ -63,7 +63,7 @@ def user_revenue(
     try:
         parsed = parse_report(path, date, app_id)
     except BadReportError as error:
-        raise dg.Failure(description=str(error)) from None
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     parsed_at = time.monotonic()
     Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.get_connection() as conn:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reo_dt_assets.revenue.parse import BadReportError, parse_report
+from reo_dt_assets.revenue.store import Totals, raw_totals
 from reo_dt_assets.sandbox.generator import MASKED, ZERO_AD_ID, ReportShape, generate
 
 DAY = dt.date(2026, 11, 20)
@@ -184,3 +185,11 @@ def test_last_line_without_newline_but_complete_is_fine(tmp_path: Path) -> None:
     path = _write(tmp_path, _row(), end="\n")
     path.write_bytes(path.read_bytes().rstrip(b"\n"))
     assert parse_report(path, DAY, APP).users.height == 1
+
+
+def test_lines_without_any_value_are_not_rows(tmp_path: Path) -> None:
+    """Blank lines and comma-only lines carry nothing: neither we nor DuckDB count them."""
+    path = _write(tmp_path, _row(), "", "," * 12, _row(user_id="carol"), "")
+    parsed = parse_report(path, DAY, APP)
+    assert (parsed.raw_rows, parsed.users.height) == (2, 2)
+    assert raw_totals(path) == Totals(rows=2, impressions=6, revenue_usd=pytest.approx(0.024))

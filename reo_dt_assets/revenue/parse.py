@@ -112,16 +112,23 @@ def _typed_rows(
 
 
 def _scan(path: Path, positions: dict[str, int], width: int) -> pl.LazyFrame:
-    """Every column as text, named by the contract, with the file line of each row."""
+    """Every column as text, named by the contract, with the file line of each row.
+
+    A line without a single value (a blank line, or only commas) is not a row.
+    """
+    names = [f"c{i}" for i in range(width)]
     frame = pl.scan_csv(
         path,
         has_header=False,
         skip_rows=1,
-        new_columns=[f"c{i}" for i in range(width)],
-        schema={f"c{i}": pl.String for i in range(width)},
+        new_columns=names,
+        schema=dict.fromkeys(names, pl.String),
         encoding="utf8",
     )
-    return frame.with_row_index("line", offset=2).select(
+    rows = frame.with_row_index("line", offset=2).filter(
+        pl.any_horizontal(pl.col(names).is_not_null())
+    )
+    return rows.select(
         "line",
         *(
             pl.col(f"c{positions[name]}").alias(name)

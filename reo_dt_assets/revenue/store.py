@@ -151,7 +151,10 @@ def loaded_totals(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -
 
 
 def raw_totals(path: Path) -> Totals:
-    """The raw report's totals by DuckDB's own CSV reader: a second opinion, not our parser."""
+    """The raw report's totals by DuckDB's own CSV reader: a second opinion, not our parser.
+
+    Like the parser, it counts a line without a single value (blank, or only commas) as no row.
+    """
     header = read_header(path) or []
     positions = match_header(header).positions
     names = [f"c{i}" for i in range(len(header))]
@@ -162,6 +165,7 @@ def raw_totals(path: Path) -> Totals:
             SELECT count(*), sum(CAST(trim({impressions}) AS BIGINT)),
                    sum(CAST(trim({revenue}) AS DECIMAL(38, 12)))
             FROM read_csv(?, header = true, all_varchar = true, names = ?)
+            WHERE coalesce({", ".join(names)}) IS NOT NULL  -- a line without any value is no row
             """,
             [str(path), names],
         ).fetchall()[0]

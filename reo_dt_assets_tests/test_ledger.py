@@ -9,9 +9,9 @@ from pathlib import Path
 
 import duckdb
 
-from reo_dt_assets.reo.client import SendResult
 from reo_dt_assets.reo.events import BuiltEvent
 from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets.reo.sender import SendResult
 
 DAY = dt.date(2026, 11, 20)
 

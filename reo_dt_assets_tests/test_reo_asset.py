@@ -18,6 +18,7 @@ from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.reo.checks import reo_usage_events_checks
 from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.reo.client import MAX_UNRECORDED
 from reo_dt_assets.reo.payload import payload_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
@@ -156,7 +157,13 @@ def test_wrong_key_stops_at_once_naming_the_variable(
     assert "REO_API_KEY" in str(failure.event_specific_data)
     assert "not-the-key" not in str(failure.event_specific_data)
     assert reo_sandbox.requests <= 4 and reo_sandbox.received == []
-    assert "delivered" not in _ledger(tmp_path).values()
+    with duckdb.connect(str(tmp_path / "reo_dt.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT status, last_error FROM reo_event_deliveries").fetchall()
+    assert len(rows) == len(_expected_users(dt_sandbox))
+    # Every event of the partition is left with a reason: refused, or not sent because of it.
+    assert {status for status, _ in rows} == {"failed"}
+    assert all(error and "REO_API_KEY" in error for _, error in rows)
+    assert "not-the-key" not in str(rows)
 
 
 def test_directory_enrichment(
@@ -213,6 +220,8 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
         assert len(counts) == len(users)  # every event arrived
         duplicated = {event for event, n in counts.items() if n > 1}
         assert not duplicated & confirmed  # a confirmed event is never sent again
+        # Received but not yet recorded at the kill: in flight or in the last hand-back.
+        assert len(duplicated) <= MAX_UNRECORDED
         assert set(_ledger(tmp_path).values()) == {"delivered"}
         meta = _meta(result)
         assert meta["already_delivered"] == len(confirmed)

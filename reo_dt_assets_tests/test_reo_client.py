@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from reo_dt_assets.http_retry import RetryPolicy
-from reo_dt_assets.reo.client import ReoAuthError, ReoClient, SendResult
+from reo_dt_assets.reo.client import ReoAuthError, ReoClient
+from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 
 FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
@@ -36,7 +37,7 @@ def _client(sandbox: ReoSandbox, **kwargs: Any) -> ReoClient:
 
 def _send_all(client: ReoClient, count: int) -> list[SendResult]:
     results: list[SendResult] = []
-    client.send_all(((f"e{n}", _payload(n)) for n in range(count)), results.append)
+    client.send_all(((f"e{n}", _payload(n)) for n in range(count)), results.extend)
     return results
 
 
@@ -125,9 +126,15 @@ def test_wrong_key_stops_everything(
     results: list[SendResult] = []
     with _client(reo_sandbox, api_key="wrong-key-123", concurrency=4) as client:
         with pytest.raises(ReoAuthError, match="REO_API_KEY") as error:
-            client.send_all(((f"e{n}", _payload(n)) for n in range(500)), results.append)
+            client.send_all(((f"e{n}", _payload(n)) for n in range(500)), results.extend)
         text = str(error.value) + repr(client) + caplog.text
     assert reo_sandbox.requests <= 4  # only what was already in flight; nothing after
-    assert not any(r.delivered for r in results)
     assert reo_sandbox.received == []
-    assert "wrong-key-123" not in text
+    # Every event handed over gets exactly one result, with a reason naming the variable.
+    assert sorted(r.event_id for r in results) == sorted(f"e{n}" for n in range(500))
+    assert not any(r.delivered for r in results)
+    refused = [r for r in results if r.attempts]
+    assert len(refused) == reo_sandbox.requests
+    assert all(r.error and "REO_API_KEY" in r.error for r in results)
+    assert sum(r.error.startswith("not sent: ") for r in results if r.error) == 500 - len(refused)
+    assert "wrong-key-123" not in text + repr(results)

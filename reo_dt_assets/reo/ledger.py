@@ -1,10 +1,13 @@
 """The delivery ledger: one row per ``event_id`` in DuckDB table ``reo_event_deliveries``.
 
-An event is marked delivered only after Reo.Dev confirmed it. Results are written in small
-batches, each in its own short transaction on a fresh connection (the DuckDB file has one
-writer at a time, and other partitions are waiting for it). A crash loses at most the
-confirmations of the last batch: those events are still pending and are sent again by the next
-run, which is the one case where Reo.Dev sees an ``event_id`` twice.
+An event is marked delivered only after Reo.Dev confirmed it. Results are written as the
+sender hands them back (every 0.2 s, or sooner under load), each batch in its own short
+transaction on a fresh connection: the DuckDB file has one writer at a time and other
+partitions wait for it, and opening it costs ~25 ms of CPU, so writing per event would not do.
+A crash loses the confirmations not yet written (the sender caps them, with the requests in
+flight, at ``client.MAX_UNRECORDED``): those events are still pending and are sent again by the
+next run, the one case besides a connection dropped after Reo.Dev read the request where
+Reo.Dev sees an ``event_id`` twice.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from reo_dt_assets.reo.client import SendResult
 from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.schema import DELIVERIES
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -171,31 +174,3 @@ class DeliveryLedger:
                 [date, app_id],
             ).fetchall()
         return {status: int(count) for status, count in rows}
-
-
-class BatchRecorder:
-    """Collects send results and writes them every ``batch`` results or ``seconds``."""
-
-    def __init__(self, ledger: DeliveryLedger, batch: int = 200, seconds: float = 1.0) -> None:
-        self._ledger = ledger
-        self._batch = batch
-        self._seconds = seconds
-        self._pending: list[SendResult] = []
-        self._last = dt.datetime.now()
-        self.delivered = 0
-        self.failed = 0
-
-    def add(self, result: SendResult) -> None:
-        self._pending.append(result)
-        if result.delivered:
-            self.delivered += 1
-        else:
-            self.failed += 1
-        elapsed = (dt.datetime.now() - self._last).total_seconds()
-        if len(self._pending) >= self._batch or elapsed >= self._seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        self._ledger.record(self._pending)
-        self._pending = []
-        self._last = dt.datetime.now()

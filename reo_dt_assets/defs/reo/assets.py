@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,16 @@ from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.reo.client import ReoAuthError, SendResult, progress_logger
+from reo_dt_assets.reo.client import ReoAuthError, progress_logger
 from reo_dt_assets.reo.events import (
     DirectoryEntry,
     build_events,
     load_directory,
     read_directory_csv,
 )
-from reo_dt_assets.reo.ledger import BatchRecorder, DeliveryLedger
+from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.reo.payload import payload_problems
+from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.revenue.store import ensure_tables
 from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE
 
@@ -130,32 +132,28 @@ def reo_usage_events(
                 "preview": dg.MetadataValue.json({"payloads": preview}),
             }
         )
-    recorder = BatchRecorder(ledger)
     tick = progress_logger(context.log, len(registered.to_send))
+    tally: Counter[bool] = Counter()
     started = time.monotonic()
 
-    def on_result(result: SendResult) -> None:
-        recorder.add(result)
-        tick(recorder.delivered + recorder.failed)
+    def on_results(results: list[SendResult]) -> None:
+        ledger.record(results)
+        tally.update(result.delivered for result in results)
+        tick(tally.total())
 
     try:
         with reo.client(context.log) as client:
-            client.send_all(registered.to_send, on_result)
+            client.send_all(registered.to_send, on_results)
     except ReoAuthError as error:
-        recorder.flush()
-        raise dg.Failure(
-            description=str(error), metadata={"sent_now": recorder.delivered}
-        ) from None
-    finally:
-        recorder.flush()
+        raise dg.Failure(description=str(error), metadata={"sent_now": tally[True]}) from None
     seconds = time.monotonic() - started
     counts = ledger.status_counts(date, app_id)
     metadata.update(
-        sent_now=recorder.delivered,
+        sent_now=tally[True],
         failed=counts.get("failed", 0),
         pending=counts.get("pending", 0),
         delivered_total=counts.get("delivered", 0),
-        events_per_second=round(recorder.delivered / seconds, 1) if seconds > 0 else 0.0,
+        events_per_second=round(tally[True] / seconds, 1) if seconds > 0 else 0.0,
     )
     undelivered = counts.get("failed", 0) + counts.get("pending", 0)
     if undelivered:

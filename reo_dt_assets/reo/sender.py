@@ -1,0 +1,300 @@
+"""Concurrent delivery of many events through a one-request ``attempt`` function.
+
+The wire protocol (``client.py``) says what one POST meant; this module decides who sends what
+and when. Worker threads take events one at a time; an event whose attempt should be retried
+goes to a delay queue (ready at now + the wait the outcome names) and the worker moves on, so a
+retry wait never holds up other events. Results are handed back to the caller's thread in
+batches; at most ``max_unrecorded`` events are ever in flight or handed back but not yet
+recorded (the caller's ``on_results`` has not returned), which bounds what a crash can make
+Reo.Dev receive twice. Every event taken from the input gets exactly one result, including the
+ones never sent because an outcome stopped the delivery.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from reo_dt_assets.http_retry import RetryPolicy
+
+
+class Verdict(Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # worth another attempt after ``Outcome.wait`` seconds
+    FAILED = "failed"  # this event will not go through
+    STOP = "stop"  # nothing more may be sent (e.g. the API key was refused)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt meant."""
+
+    verdict: Verdict
+    http_status: int | None
+    error: str | None = None
+    wait: float = 0.0
+
+
+@dataclass(frozen=True)
+class SendResult:
+    event_id: str
+    delivered: bool
+    attempts: int
+    http_status: int | None
+    error: str | None
+
+
+#: One request: (payload, the backoff the retry policy proposes) -> its outcome.
+Attempt = Callable[[dict[str, Any], float], Outcome]
+
+
+class WorkerTarget:
+    """How many workers should send: as many as the network wait calls for, at most ``limit``.
+
+    By Little's law a client needs about (round-trip time / its own CPU per request) requests
+    in flight to stay busy. Far from the server (tens of ms) that is the whole ``limit``; next
+    to it extra threads only fight over the GIL. Both are measured on requests that had the
+    wire to themselves (contention would inflate the round trip): the first ``PROBE`` ones,
+    and again after every ``REPROBE`` requests in case the latency changed. Plain bookkeeping,
+    no clock and no lock: the sender feeds it, tests drive it directly.
+    """
+
+    PROBE = 8
+    REPROBE = 4000
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.value = 1
+        self.probing = True
+        self._samples: list[tuple[float, float]] = []
+        self._since_probe = 0
+
+    def observe(self, rtt: float, cpu: float, alone: bool) -> bool:
+        """Account for one finished request; True if ``value`` changed."""
+        if not self.probing:
+            self._since_probe += 1
+            if self._since_probe < self.REPROBE:
+                return False
+            self.probing, self._since_probe, self._samples = True, 0, []
+            changed, self.value = self.value != 1, 1
+            return changed
+        if alone:
+            self._samples.append((rtt, max(cpu, 1e-5)))
+        if len(self._samples) < self.PROBE:
+            return False
+        rtts, cpus = zip(*self._samples, strict=True)
+        wait_ratio = sorted(rtts)[len(rtts) // 2] / sorted(cpus)[len(cpus) // 2]
+        target = max(1, min(self.limit, int(wait_ratio)))
+        changed, self.value, self.probing = target != self.value, target, False
+        return changed
+
+
+@dataclass
+class _Job:
+    event_id: str
+    payload: dict[str, Any]
+    attempts: int = 0
+
+
+class Sender:
+    """Send with up to ``concurrency`` threads; ``run`` once per delivery."""
+
+    def __init__(
+        self,
+        attempt: Attempt,
+        *,
+        concurrency: int,
+        retry: RetryPolicy,
+        max_unrecorded: int = 256,
+        hand_back_seconds: float = 0.2,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._attempt = attempt
+        self._retry = retry
+        self._rng = rng or random.Random()
+        self.concurrency = max(1, concurrency)
+        self.max_unrecorded = max(self.concurrency, max_unrecorded)
+        self._hand_back_seconds = hand_back_seconds
+        self.target = WorkerTarget(self.concurrency)
+        lock = threading.Lock()
+        self._active = threading.Condition(lock)  # workers the target lets send wait here
+        self._parked = threading.Condition(lock)  # the others wait here
+        self._handed = threading.Condition(lock)  # the caller's thread waits here
+        self._events: Iterator[tuple[str, dict[str, Any]]] = iter(())
+        self._exhausted = False
+        self._delayed: list[tuple[float, int, _Job]] = []
+        self._order = itertools.count()
+        self._in_flight = 0
+        self._unrecorded = 0  # in flight + results not yet returned from on_results
+        self._results: list[SendResult] = []
+        self._workers_alive = 0
+        self._stopped: Outcome | None = None
+        self._aborted = False
+        self._crash: Exception | None = None
+        self.retries = 0
+
+    def run(
+        self,
+        events: Iterable[tuple[str, dict[str, Any]]],
+        on_results: Callable[[list[SendResult]], None],
+    ) -> Outcome | None:
+        """Send every event; ``on_results`` runs in this thread. Return the stopping outcome.
+
+        Results are handed back every ``hand_back_seconds``, or sooner once half of
+        ``max_unrecorded`` wait; an event's result counts as recorded when ``on_results``
+        returns. If an outcome says STOP, requests in flight finish, nothing more is sent, and
+        every event not resolved gets a failed result saying it was not sent.
+        """
+        self._events = iter(events)
+        self._workers_alive = self.concurrency
+        threads = [
+            threading.Thread(target=self._worker, args=(number,), daemon=True)
+            for number in range(self.concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            while True:
+                batch, finished = self._next_batch()
+                if finished:
+                    batch += self._unsent()
+                if batch:
+                    on_results(batch)
+                    with self._active:
+                        self._unrecorded -= len(batch)
+                        self._active.notify_all()
+                if finished:
+                    if self._crash:
+                        raise self._crash
+                    return self._stopped
+        except BaseException:
+            with self._active:
+                self._aborted = True
+                self._wake_all()
+            raise
+        finally:
+            for thread in threads:
+                thread.join()
+
+    def _next_batch(self) -> tuple[list[SendResult], bool]:
+        """Wait for results worth handing back; True once every worker has exited."""
+        deadline = time.monotonic() + self._hand_back_seconds
+        with self._handed:
+            while self._workers_alive and len(self._results) < self.max_unrecorded // 2:
+                left = deadline - time.monotonic()
+                if left <= 0 and self._results:
+                    break
+                self._handed.wait(left if left > 0 else self._hand_back_seconds)
+            batch, self._results = self._results, []
+            return batch, not self._workers_alive
+
+    def _unsent(self) -> list[SendResult]:
+        """After a STOP: a result for each event still waiting for a retry or never taken."""
+        if self._stopped is None:
+            return []
+        reason = self._stopped.error
+        waiting = [job for _, _, job in self._delayed]
+        self._delayed = []
+        waiting += [_Job(event_id, payload) for event_id, payload in self._events]
+        self._unrecorded += len(waiting)
+        return [
+            SendResult(
+                job.event_id,
+                False,
+                job.attempts,
+                None,
+                f"not sent again: {reason}" if job.attempts else f"not sent: {reason}",
+            )
+            for job in waiting
+        ]
+
+    def _worker(self, number: int) -> None:
+        try:
+            while (job := self._take(number)) is not None:
+                backoff = self._retry.delay(job.attempts, self._rng)
+                alone = self._in_flight == 1
+                started, cpu = time.perf_counter(), time.thread_time()
+                try:
+                    outcome = self._attempt(job.payload, backoff)
+                except Exception as exc:  # a bug, not an answer: stop and raise it in run()
+                    with self._active:
+                        self._in_flight -= 1
+                        self._aborted, self._crash = True, exc
+                    return
+                rtt, cpu = time.perf_counter() - started, time.thread_time() - cpu
+                self._finish(job, outcome, rtt, cpu, alone)
+        finally:
+            with self._active:
+                self._workers_alive -= 1
+                self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Wake every waiting thread (the lock held): something all of them must see."""
+        self._active.notify_all()
+        self._parked.notify_all()
+        self._handed.notify()
+
+    def _take(self, number: int) -> _Job | None:
+        """The next job for worker ``number``: a due retry first, then a new event."""
+        with self._active:
+            while True:
+                if self._aborted or self._stopped:
+                    return None
+                if self._exhausted and not self._delayed and not self._in_flight:
+                    return None
+                if number >= self.target.value:
+                    self._parked.wait()
+                    continue
+                timeout = None
+                if self._unrecorded < self.max_unrecorded:
+                    now = time.monotonic()
+                    job = None
+                    if self._delayed and self._delayed[0][0] <= now:
+                        job = heapq.heappop(self._delayed)[2]
+                    elif not self._exhausted:
+                        item = next(self._events, None)
+                        if item is None:
+                            self._exhausted = True
+                            continue
+                        job = _Job(*item)
+                    if job is not None:
+                        self._in_flight += 1
+                        self._unrecorded += 1
+                        job.attempts += 1
+                        return job
+                    timeout = self._delayed[0][0] - now if self._delayed else None
+                self._active.wait(timeout)
+
+    def _finish(self, job: _Job, outcome: Outcome, rtt: float, cpu: float, alone: bool) -> None:
+        with self._active:
+            self._in_flight -= 1
+            if self.target.observe(rtt, cpu, alone and self._in_flight == 0):
+                self._wake_all()
+            verdict = outcome.verdict
+            if verdict is Verdict.STOP and self._stopped is None:
+                self._stopped = outcome
+                self._wake_all()
+            retry = verdict is Verdict.RETRY and job.attempts < self._retry.attempts
+            if retry and not self._stopped:
+                self.retries += 1
+                self._unrecorded -= 1
+                ready = time.monotonic() + outcome.wait
+                earliest = not self._delayed or ready < self._delayed[0][0]
+                heapq.heappush(self._delayed, (ready, next(self._order), job))
+                if earliest:
+                    self._active.notify_all()
+                return
+            delivered = verdict is Verdict.DELIVERED
+            status, error = outcome.http_status, outcome.error
+            self._results.append(SendResult(job.event_id, delivered, job.attempts, status, error))
+            if len(self._results) in (1, self.max_unrecorded // 2):
+                self._handed.notify()
+            if self._exhausted and not self._delayed and not self._in_flight:
+                self._wake_all()

@@ -107,10 +107,11 @@ class ReoResource(dg.ConfigurableResource):
         default=settings.number("REO_TIMEOUT_SECONDS", 10.0), description="Per-request timeout."
     )
     retry_attempts: int = Field(
-        default=int(settings.number("REO_RETRY_ATTEMPTS", 6)),
-        description="Tries per event on 429/5xx/timeouts.",
+        default=int(settings.number("REO_RETRY_ATTEMPTS", 20)),
+        description="Tries per event on 429/5xx/timeouts (a waiting event holds up no other).",
     )
     retry_base_seconds: float = Field(default=0.5, description="First retry wait; doubles.")
+    retry_max_seconds: float = Field(default=2.0, description="Longest wait between tries.")
 
     @contextmanager
     def client(self, log: logging.Logger) -> Iterator[ReoClient]:
@@ -120,7 +121,11 @@ class ReoResource(dg.ConfigurableResource):
             settings.reo_ingest_base_url(),
             concurrency=self.concurrency,
             timeout_seconds=self.timeout_seconds,
-            retry=RetryPolicy(attempts=self.retry_attempts, base_delay=self.retry_base_seconds),
+            retry=RetryPolicy(
+                attempts=self.retry_attempts,
+                base_delay=self.retry_base_seconds,
+                max_delay=self.retry_max_seconds,
+            ),
             log=log,
         ) as client:
             yield client

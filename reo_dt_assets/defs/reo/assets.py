@@ -44,7 +44,8 @@ def _directory(source: str, conn: duckdb.DuckDBPyConnection) -> dict[str, Direct
     if not path.exists():
         raise dg.Failure(
             f"user directory {path} not found: fix REO_DT_USER_DIRECTORY (a CSV path or "
-            "duckdb:<table>) or unset it"
+            "duckdb:<table>) or unset it",
+            allow_retries=False,
         )
     return read_directory_csv(path)
 
@@ -145,7 +146,9 @@ def reo_usage_events(
         with reo.client(context.log) as client:
             client.send_all(registered.to_send, on_results)
     except ReoAuthError as error:
-        raise dg.Failure(description=str(error), metadata={"sent_now": tally[True]}) from None
+        raise dg.Failure(
+            description=str(error), metadata={"sent_now": tally[True]}, allow_retries=False
+        ) from None
     seconds = time.monotonic() - started
     counts = ledger.status_counts(date, app_id)
     metadata.update(

@@ -18,8 +18,10 @@ setup: $(STAMP)
 demo: setup  ## run the whole chain against the sandboxes through a real Dagster instance
 	$(BIN)/python -m reo_dt_assets.demo
 
-ui: setup  ## the sandboxes and `dagster dev` on the same instance; Ctrl-C stops all
-	$(BIN)/python -m reo_dt_assets.dev
+# Options of `make ui`, e.g. UI_ARGS="--port 3001 --dt-port 8711 --reo-port 8721"
+UI_ARGS ?=
+ui: setup  ## the sandboxes and `dagster dev` on the same instance; Ctrl-C, SIGTERM or SIGHUP stops all
+	$(BIN)/python -m reo_dt_assets.dev $(UI_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

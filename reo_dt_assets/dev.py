@@ -1,20 +1,27 @@
 """``make ui``: the sandboxes and ``dagster dev`` together, on the project's Dagster instance.
 
 With ``--no-sandbox`` it only starts ``dagster dev`` with the environment as it is (the real
-APIs). ``dagster dev`` runs in its own process group, which is signalled as a whole on exit
-(it ignores SIGTERM when started from a non-interactive shell).
+APIs). ``dagster dev`` runs in its own process group (it ignores SIGTERM when started from a
+non-interactive shell), which is stopped as a whole, within 10 s, on Ctrl-C, on SIGTERM (what a
+process manager or ``docker stop`` sends; ``make`` passes it on) and on SIGHUP (the terminal
+closed). On Linux nothing is left behind when a parent dies, even by SIGKILL: the kernel sends
+this process SIGHUP when ``make`` dies, and ``dagster dev`` SIGTERM when this process dies
+(``PR_SET_PDEATHSIG``). A SIGHUP ignored at start (``nohup``) stays ignored, so then neither a
+closed terminal nor a dying parent stops it.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import shutil
 import signal
 import subprocess
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
+from types import FrameType
 
 import dagster as dg
 
@@ -23,15 +30,40 @@ from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 
 PROJECT = Path(__file__).resolve().parent.parent
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_GRACE_SECONDS = 6.0  # for dagster dev to stop by itself; then SIGKILL, all within 10 s
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+# Run by a fresh interpreter that then execs `dagster dev` (argv: parent pid, command): the
+# parent-death signal survives exec, and SIGINT/SIGTERM are reset in case they were inherited
+# ignored, which would make `dagster dev` unstoppable but by SIGKILL.
+_EXEC_WITH_PARENT_DEATH_SIGNAL = f"""
+import ctypes, os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+ctypes.CDLL(None).prctl({PR_SET_PDEATHSIG}, signal.SIGTERM)
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the process that started dagster dev is gone")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 
 def prepare_home(home: Path | None = None) -> Path:
     """``DAGSTER_HOME`` (default ``.dagster_home/``) with the project's ``dagster.yaml`` and
-    pool limits."""
+    pool limits. A ``dagster.yaml`` already there is kept (it may be edited on purpose), with a
+    warning if it is not the project's."""
     home = (home or Path(os.environ.get("DAGSTER_HOME") or PROJECT / ".dagster_home")).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    settings, template = home / "dagster.yaml", PROJECT / "deploy" / "dagster.yaml"
+    if not settings.exists():
+        shutil.copy(template, settings)
+    elif settings.read_bytes() != template.read_bytes():
+        print(
+            f"Warning: {settings} is not {template}: copy it over for the project's run "
+            "monitoring, run retries and pools",
+            file=sys.stderr,
+            flush=True,
+        )
     os.environ["DAGSTER_HOME"] = str(home)
     with dg.DagsterInstance.get() as instance:
         for pool, limit in pools.LIMITS.items():
@@ -54,7 +86,9 @@ def start_sandboxes(stack: ExitStack, dt_port: int = 0, reo_port: int = 0) -> No
 
 
 def dagster_dev_command(host: str, port: int) -> list[str]:
-    return [
+    """``dagster dev`` on the project's workspace; on Linux it gets SIGTERM (its Ctrl-C) when the
+    calling process dies."""
+    command = [
         str(Path(sys.executable).with_name("dagster")),
         "dev",
         "-w",
@@ -64,12 +98,52 @@ def dagster_dev_command(host: str, port: int) -> list[str]:
         "-p",
         str(port),
     ]
+    if sys.platform != "linux":
+        return command
+    return [sys.executable, "-c", _EXEC_WITH_PARENT_DEATH_SIGNAL, str(os.getpid()), *command]
 
 
 def dagster_dev_env() -> dict[str, str]:
     # `dagster dev` is marked superseded by `dg dev` in 1.13; it still is the documented way
     # to run a workspace.yaml, so its one SupersessionWarning is filtered.
     return {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+
+
+class _StopSignal(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP: all run the clean-up of Ctrl-C."""
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    """The first stop signal starts the clean-up; later ones cannot cut it short."""
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
+    raise _StopSignal(signal.Signals(signum).name)
+
+
+def _stop_on_signals() -> None:
+    """Stop on SIGINT, SIGTERM and SIGHUP, and (Linux) on SIGHUP when the parent dies. A signal
+    ignored at start (``nohup``, or SIGINT of a background job) stays ignored."""
+    for stop_signal in STOP_SIGNALS:
+        if signal.getsignal(stop_signal) is not signal.SIG_IGN:
+            signal.signal(stop_signal, _interrupt)
+    if sys.platform == "linux":
+        parent = os.getppid()
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGHUP)
+        if os.getppid() != parent:  # it died before the kernel was asked
+            os.kill(os.getpid(), signal.SIGHUP)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGINT to the process group of ``dagster dev`` (its Ctrl-C: runs in flight record their
+    failure), then SIGKILL to whatever of it is left (code server, runs) once ``dagster dev``
+    has stopped or ``STOP_GRACE_SECONDS`` have passed."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,27 +154,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reo-port", type=int, default=8720)
     parser.add_argument("--no-sandbox", action="store_true", help="use the real APIs")
     args = parser.parse_args(argv)
-    home = prepare_home()
-    with ExitStack() as stack:
-        if not args.no_sandbox:
-            start_sandboxes(stack, args.dt_port, args.reo_port)
-        print(f"Dagster UI on http://{args.host}:{args.port} (instance {home}); Ctrl-C stops all")
-        process = subprocess.Popen(
-            dagster_dev_command(args.host, args.port),
-            env=dagster_dev_env(),
-            start_new_session=True,
-        )
-        try:
+    _stop_on_signals()
+    try:
+        home = prepare_home()
+        with ExitStack() as stack:
+            if not args.no_sandbox:
+                start_sandboxes(stack, args.dt_port, args.reo_port)
+            print(
+                f"Dagster UI on http://{args.host}:{args.port} (instance {home}); Ctrl-C stops all",
+                flush=True,
+            )
+            process = subprocess.Popen(
+                dagster_dev_command(args.host, args.port),
+                env=dagster_dev_env(),
+                start_new_session=True,
+            )
+            stack.callback(_stop, process)
             process.wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+    except _StopSignal as stop:
+        print(f"{stop}: stopped dagster dev and the sandboxes", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,22 +10,16 @@ ground truth, every check result, and what the Reo sandbox received. Every proce
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import httpx
 import pytest
 
-from reo_dt_assets.dev import PROJECT, dagster_dev_command, dagster_dev_env
-from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
-from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets_tests.deployment import Deployment
+from reo_dt_assets_tests.deployment import deployment as start_deployment
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
@@ -52,89 +46,10 @@ query Status($id: String!) {
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Deployment:
-    def __init__(self, url: str, home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox):
-        self.url, self.home, self.data, self.dt, self.reo = url, home, data, dt, reo
-
-    def graphql(self, query: str, variables: dict) -> dict:
-        response = httpx.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=60
-        )
-        response.raise_for_status()
-        body = response.json()
-        assert "errors" not in body, body
-        return body["data"]
-
-
 @pytest.fixture
 def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
-    from reo_dt_assets.dev import prepare_home
-
-    home, data, log = tmp_path / "home", tmp_path / "data", tmp_path / "dagster-dev.log"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    prepare_home(home)
-    with DTSandbox(faults=DTFaults(not_ready_polls=1)) as dt_sandbox, ReoSandbox() as reo:
-        env = {
-            **dagster_dev_env(),
-            "DAGSTER_HOME": str(home),
-            "DT_CLIENT_ID": dt_sandbox.client_id,
-            "DT_CLIENT_SECRET": dt_sandbox.client_secret,
-            "DT_REPORTING_BASE_URL": dt_sandbox.url,
-            "REO_API_KEY": reo.api_key,
-            "REO_INGEST_BASE_URL": reo.url,
-            "REO_DT_DATA_DIR": str(data),
-            "REO_DT_APPS_FILE": str(PROJECT / "apps.toml"),
-        }
-        port = _free_port()
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                dagster_dev_command("127.0.0.1", port),
-                env=env,
-                cwd=tmp_path,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None, log.read_text()[-3000:]
-                assert time.monotonic() < deadline, "dagster dev did not answer in 120 s"
-                try:
-                    if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            yield Deployment(url, home, data, dt_sandbox, reo)
-        finally:
-            _stop_group(process)
-        assert b"Traceback" not in log.read_bytes(), log.read_text()[-3000:]
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """SIGINT to the whole process group (dagster dev ignores SIGTERM), SIGKILL if it lingers."""
-    group = process.pid
-    os.killpg(group, signal.SIGINT)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(group, signal.SIGKILL)
-        process.wait(timeout=10)
-    for _ in range(100):  # the group's other processes (daemon, code server, runs) follow
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.killpg(group, signal.SIGKILL)
+    with start_deployment(tmp_path, monkeypatch) as running:
+        yield running
 
 
 def test_backfill_through_the_webserver(deployment: Deployment) -> None:

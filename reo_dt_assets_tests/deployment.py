@@ -1,0 +1,174 @@
+"""The real deployment for end-to-end tests: ``dagster dev`` beside both sandboxes, on loopback.
+
+Shared by the tests that go through the webserver and the daemon (a backfill, a dead run) and by
+the ``make ui`` signal tests, so starting, waiting for and stopping the processes, and looking at
+what is left of them, is written once. Every process started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reo_dt_assets.dev import PROJECT, dagster_dev_command, dagster_dev_env, prepare_home
+from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
+from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now (as servers bind: with SO_REUSEADDR)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_for_ui(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Until the webserver answers ``/server_info``; fails at once if ``process`` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"{url} did not answer in {timeout} s"
+        try:
+            if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGINT to the whole process group (dagster dev ignores SIGTERM), SIGKILL if it lingers."""
+    group = process.pid
+    with suppress(ProcessLookupError):  # it may have stopped by itself
+        os.killpg(group, signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(group, signal.SIGKILL)
+        process.wait(timeout=10)
+    for _ in range(100):  # the group's other processes (daemon, code server, runs) follow
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(group, signal.SIGKILL)
+
+
+def _stat(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` from the state on (field 3), or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_tree(root: int) -> set[tuple[int, str]]:
+    """``root`` and all its descendants, as (pid, start time) so a reused pid is not mistaken."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        stat = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat:
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        stat = _stat(pid)
+        if stat:
+            tree.add((pid, stat[19]))
+            todo.extend(children.get(pid, []))
+    return tree
+
+
+def alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Those of ``processes`` still running (a zombie has stopped: it only waits to be reaped)."""
+    left = set()
+    for pid, started in processes:
+        stat = _stat(pid)
+        if stat and stat[19] == started and stat[0] != "Z":
+            left.add((pid, started))
+    return left
+
+
+class Deployment:
+    def __init__(self, url: str, home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox):
+        self.url, self.home, self.data, self.dt, self.reo = url, home, data, dt, reo
+
+    def graphql(self, query: str, variables: dict) -> dict:
+        response = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=60
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body
+        return body["data"]
+
+
+@contextmanager
+def deployment(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    reo_faults: ReoFaults | None = None,
+    environment: dict[str, str] | None = None,
+) -> Iterator[Deployment]:
+    """``dagster dev`` on a free port and a fresh ``DAGSTER_HOME`` with the project's
+    ``dagster.yaml`` (or one the test wrote there first), both sandboxes, ``REO_DT_DATA_DIR`` in
+    ``tmp_path``; the whole ``dagster dev`` process group is stopped on exit. The log must be
+    free of tracebacks."""
+    home, data, log = tmp_path / "home", tmp_path / "data", tmp_path / "dagster-dev.log"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    prepare_home(home)
+    with (
+        DTSandbox(faults=DTFaults(not_ready_polls=1)) as dt_sandbox,
+        ReoSandbox(faults=reo_faults) as reo,
+    ):
+        env = {
+            **dagster_dev_env(),
+            "DAGSTER_HOME": str(home),
+            "DT_CLIENT_ID": dt_sandbox.client_id,
+            "DT_CLIENT_SECRET": dt_sandbox.client_secret,
+            "DT_REPORTING_BASE_URL": dt_sandbox.url,
+            "REO_API_KEY": reo.api_key,
+            "REO_INGEST_BASE_URL": reo.url,
+            "REO_DT_DATA_DIR": str(data),
+            "REO_DT_APPS_FILE": str(PROJECT / "apps.toml"),
+            **(environment or {}),
+        }
+        port = free_port()
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                dagster_dev_command("127.0.0.1", port),
+                env=env,
+                cwd=tmp_path,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for_ui(url, process, log)
+            yield Deployment(url, home, data, dt_sandbox, reo)
+        finally:
+            stop_group(process)
+        assert b"Traceback" not in log.read_bytes(), log.read_text()[-3000:]

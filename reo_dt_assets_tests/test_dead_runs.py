@@ -1,0 +1,173 @@
+"""A run killed mid-delivery recovers by itself, through the real webserver and daemon.
+
+The project's instance settings (``deploy/dagster.yaml``) are what is under test: the run worker
+is SIGKILLed while the Reo sandbox has received part of the partition's events, and then, with
+no one touching the instance, the dead run must be marked failed, the ``reo_delivery`` slot it
+held freed, and the automatic retry must deliver the rest. Reo.Dev may receive again only events
+that were in flight at the kill (received but not yet confirmed in the ledger).
+"""
+
+import datetime as dt
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+import dagster as dg
+import duckdb
+import pytest
+
+from reo_dt_assets.defs import pools
+from reo_dt_assets.defs.schedules import daily_revenue_events_job
+from reo_dt_assets.dev import prepare_home
+from reo_dt_assets.sandbox.reo_server import ReoFaults
+from reo_dt_assets_tests.deployment import Deployment, deployment, process_tree
+
+APP = "148721"
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+  }
+}"""
+NOT_RETRYABLE = {"dagster/retry_on_asset_or_op_failure": "false"}
+RETRY = "dagster/auto_retry_run_id"  # set on a failed run when the daemon retries it
+SUCCESS, FAILURE = dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float) -> T:
+    """``probe()`` once it is truthy, polled every 0.2 s for at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def slow_reo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    """The deployment, with 250 ms per Reo request: a partition's delivery lasts seconds."""
+    with deployment(tmp_path, monkeypatch, reo_faults=ReoFaults(latency_ms=250)) as running:
+        yield running
+
+
+def test_killed_run_is_failed_freed_and_retried(slow_reo: Deployment) -> None:
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    partition = f"{APP}|{day}"
+    truth = slow_reo.dt.ground_truth(day, APP)
+    events = sum(1 for kind, _ in truth.users if kind == "user_id")
+    launched = slow_reo.graphql(
+        LAUNCH_RUN,
+        {
+            "params": {
+                "selector": {
+                    "repositoryLocationName": "reo_dt_assets",
+                    "repositoryName": "__repository__",
+                    "jobName": daily_revenue_events_job.name,
+                },
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+            }
+        },
+    )["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    with dg.DagsterInstance.get() as instance:
+        # Mid-delivery: Reo.Dev has a quarter of the events, the run still holds the slot.
+        wait_for(
+            "a quarter of the events sent", lambda: len(slow_reo.reo.counts()) >= events // 4, 180
+        )
+        assert run_id in holders(instance)
+        worker = next(
+            int(str(event.dagster_event.engine_event_data.metadata["pid"].value))
+            for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+            if event.dagster_event and event.message.startswith("Started process for run")
+        )
+        for pid, _ in process_tree(worker):  # the run worker and whatever it started
+            os.kill(pid, signal.SIGKILL)
+        assert len(slow_reo.reo.counts()) < events, "the run finished before it was killed"
+
+        wait_for("the dead run failed", lambda: status(instance, run_id) == FAILURE, 60)
+        # What the dead run left: the events Reo.Dev read (requests it was still answering
+        # included) that the ledger does not have as delivered. Nothing sends until the retry
+        # gets the slot.
+        wait_for("the killed requests answered", lambda: slow_reo.reo.in_flight == 0, 10)
+        unconfirmed = set(slow_reo.reo.counts()) - ledger(slow_reo, "delivered")
+        assert run_id in holders(instance)  # the slot outlives the run ...
+
+        # ... until the monitoring daemon frees it.
+        wait_for("the slot freed", lambda: run_id not in holders(instance), 60)
+        retry_id = wait_for("an automatic retry", lambda: tags(instance, run_id).get(RETRY), 60)
+        wait_for("the retry ended", lambda: status(instance, retry_id) in (SUCCESS, FAILURE), 180)
+        assert status(instance, retry_id) == SUCCESS
+        assert partition in instance.get_materialized_partitions(dg.AssetKey("reo_usage_events"))
+
+    counts = slow_reo.reo.counts()
+    assert len(counts) == events  # every event received
+    duplicated = {event_id for event_id, n in counts.items() if n > 1}
+    # Again only what was unconfirmed at the kill, and once.
+    assert duplicated <= unconfirmed, duplicated - unconfirmed
+    assert sum(counts.values()) - events == len(duplicated)
+    assert len(ledger(slow_reo, "delivered")) == events == len(ledger(slow_reo))
+
+
+def ledger(running: Deployment, only: str = "") -> set[str]:
+    """Event ids in the delivery ledger (those with status ``only``, if given)."""
+    with duckdb.connect(str(running.data / "reo_dt.duckdb"), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT event_id FROM reo_event_deliveries WHERE ? = '' OR status = ?", [only, only]
+        ).fetchall()
+    return {event_id for (event_id,) in rows}
+
+
+def status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus | None:
+    run = instance.get_run_by_id(run_id)
+    return run.status if run else None
+
+
+def tags(instance: dg.DagsterInstance, run_id: str) -> Mapping[str, str]:
+    run = instance.get_run_by_id(run_id)
+    return run.tags if run else {}
+
+
+def holders(instance: dg.DagsterInstance) -> set[str]:
+    """Runs holding a ``reo_delivery`` slot."""
+    return instance.event_log_storage.get_concurrency_info(pools.REO_DELIVERY).active_run_ids
+
+
+@dg.asset
+def refused(context: dg.AssetExecutionContext) -> None:
+    """A failure no retry can fix (bad credentials, a report DT cannot serve, bad input)."""
+    context.instance.add_run_tags(context.run.run_id, NOT_RETRYABLE)
+    raise dg.Failure("Reo.Dev answered Authentication Failure: check REO_API_KEY")
+
+
+@dg.asset
+def interrupted() -> None:
+    """A failure a retry may fix (DT or Reo.Dev still failing after the clients' retries)."""
+    raise dg.Failure("Reo.Dev answered 503 after 6 attempts")
+
+
+def test_only_retryable_failures_are_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run retries follow the run's tags when it fails: ``NOT_RETRYABLE``, added by the asset
+    before it raises, turns them off for that run alone. (``dg.Failure(allow_retries=False)``
+    only bypasses an op ``RetryPolicy``; run retries do not look at it.)"""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    prepare_home(tmp_path)
+    with dg.DagsterInstance.get() as instance:
+        will_retry = {}
+        for asset in (refused, interrupted):
+            result = dg.materialize([asset], instance=instance, raise_on_error=False)
+            will_retry[asset.key.to_user_string()] = tags(instance, result.run_id).get(
+                "dagster/will_retry"
+            )
+    assert will_retry == {"refused": "false", "interrupted": "true"}

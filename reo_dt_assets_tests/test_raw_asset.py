@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 from pathlib import Path
 
@@ -11,11 +10,9 @@ import dagster as dg
 import pytest
 
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.checks import (
-    dt_user_level_report_columns,
-    report_columns_result,
-)
+from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
 from reo_dt_assets.digital_turbine.raw import raw_report_path
+from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets_tests.conftest import dt_resources
 
@@ -115,10 +112,10 @@ def test_empty_file_fails_the_check(tmp_path: Path) -> None:
     # by hand: the check's verdict is tested on the file directly.
     empty = tmp_path / "app_id=1.csv"
     empty.write_bytes(b"")
-    result = report_columns_result(empty, logging.getLogger(__name__))
+    result = report_columns_verdict(empty)
     assert not result.passed
     assert "is empty" in (result.description or "")
-    assert not report_columns_result(tmp_path / "absent.csv", logging.getLogger(__name__)).passed
+    assert not report_columns_verdict(tmp_path / "absent.csv").passed
 
 
 @pytest.mark.parametrize("empty", ["unset", "blank"])

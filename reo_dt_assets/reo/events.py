@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from reo_dt_assets.reo.payload import SOURCE
@@ -71,7 +72,21 @@ def load_directory(frame: pl.DataFrame) -> dict[str, DirectoryEntry]:
     return directory
 
 
-def read_directory_csv(path: Path) -> dict[str, DirectoryEntry]:
+def read_directory(
+    source: str, conn: duckdb.DuckDBPyConnection
+) -> dict[str, DirectoryEntry] | None:
+    """The directory ``REO_DT_USER_DIRECTORY`` names (a CSV path, ``duckdb:<table>``, or
+    nothing when empty)."""
+    if not source:
+        return None
+    if source.startswith("duckdb:"):
+        return load_directory(conn.sql(f'SELECT * FROM "{source.removeprefix("duckdb:")}"').pl())
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"user directory {path} not found: fix REO_DT_USER_DIRECTORY (a CSV path or "
+            "duckdb:<table>) or unset it"
+        )
     return load_directory(pl.read_csv(path, infer_schema=False))
 
 

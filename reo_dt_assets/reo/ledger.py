@@ -44,6 +44,15 @@ class Registered:
     already_delivered: int
 
 
+@dataclass(frozen=True)
+class LedgerEvent:
+    event_id: str
+    status: str
+    last_error: str | None
+    payload: str  # JSON
+    revenue_usd: float
+
+
 class DeliveryLedger:
     def __init__(self, connect: Connect) -> None:
         self._connect = connect
@@ -164,6 +173,17 @@ class DeliveryLedger:
                 )
             finally:
                 conn.unregister("staged_results")
+
+    def partition_events(self, date: dt.date, app_id: str) -> list[LedgerEvent]:
+        """Every recorded event of the partition, as the checks read them."""
+        with self._connect() as conn:
+            conn.execute(DELIVERIES.ddl())
+            rows = conn.execute(
+                f"SELECT event_id, status, last_error, payload, revenue_usd FROM {DELIVERIES.name} "
+                "WHERE report_date = ? AND app_id = ?",
+                [date, app_id],
+            ).fetchall()
+        return [LedgerEvent(*row) for row in rows]
 
     def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
         with self._connect() as conn:

@@ -75,6 +75,37 @@ def write_partition(
         conn.unregister("staged_user_revenue")
 
 
+def partition_loaded(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> bool:
+    """Whether the partition was ever written (its summary row exists, even with no users)."""
+    ensure_tables(conn)
+    [(count,)] = conn.execute(
+        f"SELECT count(*) FROM {REVENUE_PARTITIONS.name} WHERE report_date = ? AND app_id = ?",
+        [date, app_id],
+    ).fetchall()
+    return count > 0
+
+
+def event_users(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> pl.DataFrame:
+    """The partition's users, with what their Reo.Dev events carry, in ``user_key`` order."""
+    return conn.sql(
+        "SELECT user_key, user_key_type, user_id, impressions, revenue_usd, ad_networks "
+        f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? ORDER BY user_key",
+        params=[date, app_id],
+    ).pl()
+
+
+def user_id_totals(
+    conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
+) -> tuple[int, float]:
+    """(users, revenue) of the partition's users keyed by a publisher User ID."""
+    [(users, revenue)] = conn.execute(
+        f"SELECT count(*), coalesce(sum(revenue_usd), 0) FROM {USER_REVENUE.name} "
+        "WHERE report_date = ? AND app_id = ? AND user_key_type = 'user_id'",
+        [date, app_id],
+    ).fetchall()
+    return int(users), float(revenue)
+
+
 def schema_problems(conn: duckdb.DuckDBPyConnection, table: Table) -> list[str]:
     """How the table in the database differs from the contract (empty when it matches)."""
     found = conn.execute(

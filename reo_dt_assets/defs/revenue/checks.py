@@ -12,6 +12,7 @@ from dagster_duckdb import DuckDBResource
 from reo_dt_assets.defs.digital_turbine.partitions import report_of
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.defs.verdicts import check_result
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.store import (
     duplicate_keys,
@@ -20,9 +21,8 @@ from reo_dt_assets.revenue.store import (
     raw_totals,
     schema_problems,
 )
+from reo_dt_assets.revenue.verdicts import REVENUE_TOLERANCE_USD, table_verdicts
 from reo_dt_assets.schema import USER_REVENUE
-
-REVENUE_TOLERANCE_USD = 1e-6
 
 
 @dg.multi_asset_check(
@@ -64,43 +64,5 @@ def user_revenue_checks(
         duplicates = duplicate_keys(conn, date, app_id) if not problems else []
         negatives = negative_rows(conn, date, app_id) if not problems else 0
         loaded = loaded_totals(conn, date, app_id) if not problems else None
-    yield dg.AssetCheckResult(
-        check_name="schema_matches_contract",
-        passed=not problems,
-        description="; ".join(problems) or None,
-    )
-    yield dg.AssetCheckResult(
-        check_name="key_is_unique",
-        passed=not problems and not duplicates,
-        metadata={"duplicated_keys": ", ".join(duplicates)},
-    )
-    yield dg.AssetCheckResult(
-        check_name="amounts_not_negative",
-        passed=not problems and negatives == 0,
-        metadata={"negative_rows": negatives},
-    )
-    if loaded is None:
-        yield dg.AssetCheckResult(
-            check_name="reconciles_with_raw_report",
-            passed=False,
-            description=f"partition {app_id}|{date} is not in the table",
-        )
-        return
-    difference = abs(loaded.revenue_usd - raw.revenue_usd)
-    yield dg.AssetCheckResult(
-        check_name="reconciles_with_raw_report",
-        passed=(
-            loaded.rows == raw.rows
-            and loaded.impressions == raw.impressions
-            and difference <= REVENUE_TOLERANCE_USD
-        ),
-        metadata={
-            "raw_rows": raw.rows,
-            "loaded_rows": loaded.rows,
-            "raw_impressions": raw.impressions,
-            "loaded_impressions": loaded.impressions,
-            "raw_revenue_usd": raw.revenue_usd,
-            "loaded_revenue_usd": loaded.revenue_usd,
-            "revenue_difference_usd": difference,
-        },
-    )
+    for verdict in table_verdicts(problems, duplicates, negatives, loaded, raw):
+        yield check_result(verdict)

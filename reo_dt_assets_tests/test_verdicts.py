@@ -1,0 +1,91 @@
+"""Each layer's check verdicts decided from plain inputs, without Dagster or a database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
+from reo_dt_assets.reo.ledger import LedgerEvent
+from reo_dt_assets.reo.verdicts import events_verdicts
+from reo_dt_assets.revenue.store import Totals
+from reo_dt_assets.revenue.verdicts import table_verdicts
+from reo_dt_assets.verdict import CheckVerdict
+
+RAW = Totals(rows=10, impressions=100, revenue_usd=2.5)
+GOOD_PAYLOAD = json.dumps(
+    {
+        "activity_type": "AD_REVENUE",
+        "source": "PRODUCT_CLOUD",
+        "user_id": "bob",
+        "user_id_type": "USERNAME",
+        "event_at": 0,
+        "product_id": "p",
+    }
+)
+
+
+def _by_check(verdicts: list[CheckVerdict]) -> dict[str, CheckVerdict]:
+    return {v.check: v for v in verdicts}
+
+
+def test_table_verdicts_pass_on_a_reconciled_partition() -> None:
+    verdicts = table_verdicts([], [], 0, Totals(10, 100, 2.5 + 1e-9), RAW)
+    assert [v.passed for v in verdicts] == [True] * 4
+
+
+def test_table_verdicts_name_what_is_wrong() -> None:
+    verdicts = _by_check(table_verdicts([], ["u1"], 2, Totals(10, 99, 2.5), RAW))
+    assert not verdicts["key_is_unique"].passed
+    assert verdicts["key_is_unique"].metadata["duplicated_keys"] == "u1"
+    assert not verdicts["amounts_not_negative"].passed
+    assert not verdicts["reconciles_with_raw_report"].passed
+    broken = _by_check(table_verdicts(["column x is missing"], [], 0, None, RAW))
+    assert [v.passed for v in broken.values()] == [False] * 4
+    assert broken["schema_matches_contract"].description == "column x is missing"
+
+
+def test_revenue_beyond_the_tolerance_fails() -> None:
+    [*_, reconciliation] = table_verdicts([], [], 0, Totals(10, 100, 2.5 + 2e-6), RAW)
+    assert not reconciliation.passed
+
+
+def _event(
+    status: str, error: str | None = None, revenue: float = 1.0, payload: str = ""
+) -> LedgerEvent:
+    return LedgerEvent("e", status, error, payload or GOOD_PAYLOAD, revenue)
+
+
+def test_events_verdicts() -> None:
+    good = events_verdicts([_event("delivered"), _event("failed", "HTTP 422")], 2, 2.0)
+    assert [v.passed for v in good] == [True, True, True]
+    silent = _by_check(events_verdicts([_event("delivered"), _event("pending")], 2, 2.0))
+    assert not silent["every_event_accounted_for"].passed
+    missing = _by_check(events_verdicts([_event("delivered")], 2, 1.0))
+    assert not missing["every_event_accounted_for"].passed
+    invalid = _by_check(events_verdicts([_event("delivered", payload="{}")], 1, 1.0))
+    assert not invalid["payloads_match_contract"].passed
+    assert events_verdicts([_event("rejected", "bad", payload="{}")], 0, 1.0)[0].passed
+
+
+def test_changed_revenue_after_delivery_only_warns() -> None:
+    *_, revenue = events_verdicts([_event("delivered", revenue=1.0)], 1, 1.5)
+    assert not revenue.passed and revenue.warn_only
+    *_, same = events_verdicts([_event("delivered", revenue=1.5)], 1, 1.5)
+    assert same.passed and not same.warn_only
+
+
+def test_report_columns_verdict(tmp_path: Path) -> None:
+    path = tmp_path / "report.csv"
+    path.write_text("Advertising ID,Impressions,Revenue,Country\r\nA,1,0.5,FR\r\n")
+    verdict = report_columns_verdict(path)
+    assert verdict.passed and "Schema drift" in (verdict.description or "")
+    assert verdict.metadata["unexpected"] == "Country"
+    path.write_text("Advertising ID,Impressions\r\n")
+    failed = report_columns_verdict(path)
+    assert not failed.passed and "missing required columns ['Revenue']" in (
+        failed.description or ""
+    )
+    path.write_bytes(b"")
+    assert "is empty" in (report_columns_verdict(path).description or "")
+    assert "does not exist" in (report_columns_verdict(tmp_path / "x.csv").description or "")

@@ -225,3 +225,24 @@ def test_days_outside_what_dt_serves_are_refused_early(dt_sandbox: DTSandbox) ->
             client.request_report(today, APP)
         client.request_report(today - dt.timedelta(days=10), APP)
     assert dt_sandbox.stats.report_requests == 1
+
+
+def test_retry_waits_come_from_the_shared_policy(dt_sandbox: DTSandbox) -> None:
+    """FAST_RETRY: 4 tries, waits doubling from 0.01 s; no real time passes (sleep recorded)."""
+    dt_sandbox.faults.error_rate = 1.0
+    waits: list[float] = []
+    with make_client(dt_sandbox, sleep=waits.append) as client, pytest.raises(DTUnavailableError):
+        client.access_token()
+    assert len(waits) == 3
+    for wait, ceiling in zip(waits, (0.01, 0.02, 0.04), strict=True):
+        assert ceiling / 2 <= wait <= ceiling
+
+
+def test_poll_waits_grow_from_initial_to_max(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    dt_sandbox.faults.not_ready_polls = 6
+    waits: list[float] = []
+    with make_client(dt_sandbox, sleep=waits.append) as client:
+        client.fetch_report(DAY, APP, tmp_path / "r.csv")
+    assert len(waits) == 6
+    for wait, ceiling in zip(waits, (0.01, 0.02, 0.04, 0.05, 0.05, 0.05), strict=True):
+        assert ceiling / 2 <= wait <= ceiling

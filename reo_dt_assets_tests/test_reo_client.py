@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import pytest
 
-from reo_dt_assets.http_retry import RetryPolicy
+from reo_dt_assets.http_retry import RetryPolicy, Verdict
 from reo_dt_assets.reo.client import ReoAuthError, ReoClient
 from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
@@ -102,13 +101,39 @@ def test_5xx_retries_are_bounded(reo_sandbox: ReoSandbox) -> None:
     assert result.http_status in (500, 502, 503, 504)
 
 
-def test_429_waits_for_retry_after(reo_sandbox: ReoSandbox) -> None:
+def test_429_carries_retry_after_to_the_policy(reo_sandbox: ReoSandbox) -> None:
     reo_sandbox.faults.update(throttle_rate=1.0, retry_after_seconds=0.3)
-    started = time.monotonic()
     with _client(reo_sandbox, retry=RetryPolicy(attempts=2, base_delay=0.001)) as client:
+        outcome = client.attempt(_payload(1))
         result = client.send("e1", _payload(1))
-    assert time.monotonic() - started >= 0.3  # a lower bound: Retry-After, not the 1 ms backoff
-    assert (result.delivered, result.http_status, reo_sandbox.requests) == (False, 429, 2)
+    assert (outcome.verdict, outcome.http_status, outcome.retry_after) == (Verdict.RETRY, 429, 0.3)
+    assert (result.delivered, result.http_status, reo_sandbox.requests) == (False, 429, 3)
+
+
+@pytest.mark.parametrize(
+    ("faults", "payload", "verdict", "status"),
+    [
+        ({}, _payload(1), Verdict.DONE, 200),
+        ({"error_rate": 1.0}, _payload(1), Verdict.RETRY, None),
+        ({"failure_body_rate": 1.0}, _payload(1), Verdict.RETRY, 200),
+        ({"drop_after_read_rate": 1.0}, _payload(1), Verdict.RETRY, None),
+        ({}, {**_payload(1), "source": "SDK"}, Verdict.FAILED, 400),
+    ],
+)
+def test_one_attempt_is_classified(
+    reo_sandbox: ReoSandbox,
+    faults: dict[str, float],
+    payload: dict[str, Any],
+    verdict: Verdict,
+    status: int | None,
+) -> None:
+    reo_sandbox.faults.update(**faults)
+    with _client(reo_sandbox) as client:
+        outcome = client.attempt(payload)
+    assert outcome.verdict is verdict
+    if status is not None:
+        assert outcome.http_status == status
+    assert outcome.retry_after is None
 
 
 def test_other_4xx_is_permanent_and_keeps_the_body(reo_sandbox: ReoSandbox) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from reo_dt_assets.http_retry import RetryPolicy
-from reo_dt_assets.reo.sender import Outcome, Sender, SendResult, Verdict, WorkerTarget
+from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
+from reo_dt_assets.reo.sender import Sender, SendResult, WorkerTarget
 
 RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.001)
-DELIVERED = Outcome(Verdict.DELIVERED, 200)
+DELIVERED = Outcome[None](Verdict.DONE, 200)
 
 
 def _events(count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -30,9 +30,9 @@ class _EnoughError(Exception):
 def test_a_retry_wait_does_not_hold_up_other_events() -> None:
     """One worker; the first event must wait an hour: every other event goes out meanwhile."""
 
-    def attempt(payload: dict[str, Any], backoff: float) -> Outcome:
+    def attempt(payload: dict[str, Any]) -> Outcome[None]:
         if payload["n"] == 0:
-            return Outcome(Verdict.RETRY, 429, "HTTP 429", wait=3600.0)
+            return Outcome(Verdict.RETRY, 429, "HTTP 429", retry_after=3600.0)
         return DELIVERED
 
     results: list[SendResult] = []
@@ -57,11 +57,11 @@ def test_a_retry_wait_does_not_hold_up_other_events() -> None:
 def test_retries_are_bounded_and_keep_the_last_error() -> None:
     attempts: dict[str, int] = {}
 
-    def attempt(payload: dict[str, Any], backoff: float) -> Outcome:
+    def attempt(payload: dict[str, Any]) -> Outcome[None]:
         key = f"e{payload['n']}"
         attempts[key] = attempts.get(key, 0) + 1
         if payload["n"] % 2:
-            return Outcome(Verdict.RETRY, 503, f"HTTP 503 #{attempts[key]}", wait=backoff)
+            return Outcome(Verdict.RETRY, 503, f"HTTP 503 #{attempts[key]}")
         return DELIVERED
 
     results: list[SendResult] = []
@@ -82,7 +82,7 @@ def test_no_more_than_max_unrecorded_events_are_ahead_of_the_record() -> None:
     sent, recorded, ahead = [0], [0], [0]
     window_full = threading.Event()
 
-    def attempt(payload: dict[str, Any], backoff: float) -> Outcome:
+    def attempt(payload: dict[str, Any]) -> Outcome[None]:
         with lock:
             sent[0] += 1
             ahead[0] = max(ahead[0], sent[0] - recorded[0])
@@ -102,11 +102,11 @@ def test_no_more_than_max_unrecorded_events_are_ahead_of_the_record() -> None:
 
 
 def test_a_stop_gives_every_event_exactly_one_result() -> None:
-    def attempt(payload: dict[str, Any], backoff: float) -> Outcome:
+    def attempt(payload: dict[str, Any]) -> Outcome[None]:
         if payload["n"] == 5:
             return Outcome(Verdict.STOP, 400, "key refused")
         if payload["n"] == 3:
-            return Outcome(Verdict.RETRY, 500, "HTTP 500", wait=3600.0)
+            return Outcome(Verdict.RETRY, 500, "HTTP 500", retry_after=3600.0)
         return DELIVERED
 
     results: list[SendResult] = []
@@ -122,7 +122,7 @@ def test_a_stop_gives_every_event_exactly_one_result() -> None:
 
 
 def test_a_bug_in_the_attempt_is_raised_not_swallowed() -> None:
-    def attempt(payload: dict[str, Any], backoff: float) -> Outcome:
+    def attempt(payload: dict[str, Any]) -> Outcome[None]:
         raise KeyError("bug")
 
     with pytest.raises(KeyError, match="bug"):

@@ -2,8 +2,9 @@
 
 It owns the whole exchange for one report: an OAuth2 client-credentials token (cached, refreshed
 once on ``401 invalid_token``), the report request, polling of the pre-signed URL until the CSV
-is there, and a streamed download to a temporary file that is renamed into place only when
-complete. Every documented error is mapped to an exception that says what to do. The client
+is there, and the streamed download (written atomically by ``raw.write_atomically``). Every
+request classifies its answer into an ``http_retry.Outcome`` and runs under the shared retry
+policy; every documented error is mapped to an exception that says what to do. The client
 secret, the token and the pre-signed URL's query string never leave this module: errors and
 logs carry the URL without its query and nothing else.
 """
@@ -11,29 +12,33 @@ logs carry the URL without its query and nothing else.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import os
 import random
-import tempfile
+import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from reo_dt_assets.catalog import DT_FIRST_DATE, validate_app_id
+from reo_dt_assets.digital_turbine.raw import Written, write_atomically
 from reo_dt_assets.http_retry import (
     TRANSIENT_ERRORS,
     TRANSIENT_STATUS,
+    Outcome,
     RetryPolicy,
-    retry_after_seconds,
+    Verdict,
+    call_with_retries,
+    retry_later,
 )
+from reo_dt_assets.progress import MIB, Progress
 from reo_dt_assets.settings import DT_CLIENT_ID, DT_CLIENT_SECRET, DT_REPORTING_BASE_URL
+
+T = TypeVar("T")
 
 # httpx logs every request URL at INFO, pre-signed query strings included: keep it quiet.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -41,7 +46,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 TOKEN_PATH = "/auth/v1/token"
 REPORT_PATH = "/api/v1/report/user-level-data"
 CREDENTIAL_ERRORS = {"unsupported_grant_type", "invalid_request", "invalid_client"}
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = MIB
 
 
 class DigitalTurbineError(RuntimeError):
@@ -138,8 +143,10 @@ class DigitalTurbineClient:
         self._client_secret = client_secret
         self.base_url = base_url.rstrip("/")
         self._retry = retry or RetryPolicy()
-        self._poll_initial = poll_initial_seconds
-        self._poll_max = poll_max_seconds
+        # "Not ready yet" waits: bounded by poll_deadline_seconds, not by a number of polls.
+        self._poll = RetryPolicy(
+            attempts=sys.maxsize, base_delay=poll_initial_seconds, max_delay=poll_max_seconds
+        )
         self._poll_deadline = poll_deadline_seconds
         self._url_validity = url_validity_seconds
         self._retention_days = retention_days
@@ -172,33 +179,42 @@ class DigitalTurbineClient:
     # -- transport with bounded retries --------------------------------------------------------
 
     def _send(self, what: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send, retrying transient failures; return the first non-transient response."""
-        for attempt in range(1, self._retry.attempts + 1):
+        """Send under the retry policy; return the first response that is not transient."""
+
+        def attempt() -> Outcome[httpx.Response]:
             try:
                 response = self._http.request(method, url, **kwargs)
             except TRANSIENT_ERRORS as exc:
-                problem = f"{type(exc).__name__}: {self._scrub(str(exc)) or 'no detail'}"
-                wait = self._retry.delay(attempt, self._rng)
-            else:
-                if response.status_code not in TRANSIENT_STATUS | {429}:
-                    return response
-                problem = f"HTTP {response.status_code}"
-                wait = retry_after_seconds(response, self._retry.delay(attempt, self._rng))
-            if attempt == self._retry.attempts:
-                raise DTUnavailableError(
-                    f"{what} failed {attempt} times, last with {problem} "
-                    f"({redact_url(url)}). DT may be down: retry the run later."
-                ) from None
+                detail = self._scrub(str(exc)) or "no detail"
+                return Outcome(Verdict.RETRY, error=f"{type(exc).__name__}: {detail}")
+            if response.status_code in TRANSIENT_STATUS:
+                return retry_later(response, f"HTTP {response.status_code}")
+            return Outcome(Verdict.DONE, response.status_code, value=response)
+
+        return self._with_retries(what, url, attempt)
+
+    def _with_retries(self, what: str, url: str, attempt: Callable[[], Outcome[T]]) -> T:
+        """The value of the first DONE outcome; ``DTUnavailableError`` once the tries run out."""
+
+        def log_retry(attempts_made: int, outcome: Outcome[T], wait: float) -> None:
             self._log.warning(
                 "%s: %s (attempt %d/%d), retrying in %.1fs",
                 what,
-                problem,
-                attempt,
+                outcome.error,
+                attempts_made,
                 self._retry.attempts,
                 wait,
             )
-            self._sleep(wait)
-        raise AssertionError("unreachable")
+
+        outcome = call_with_retries(
+            attempt, self._retry, sleep=self._sleep, rng=self._rng, on_retry=log_retry
+        )
+        if outcome.verdict is Verdict.DONE and outcome.value is not None:
+            return outcome.value
+        raise DTUnavailableError(
+            f"{what} failed {self._retry.attempts} times, last with {outcome.error} "
+            f"({redact_url(url)}). DT may be down: retry the run later."
+        )
 
     # -- step 1: token -------------------------------------------------------------------------
 
@@ -324,17 +340,18 @@ class DigitalTurbineClient:
         while True:
             polls += 1
             outcome = self._try_download(request, destination, f"DT report {request.id}")
-            if isinstance(outcome, tuple):
-                size, digest = outcome
+            if isinstance(outcome, Written):
                 seconds = time.monotonic() - started
                 self._log.info(
                     "DT report %s stored: %d bytes in %.1fs after %d polls",
                     request.id,
-                    size,
+                    outcome.bytes,
                     seconds,
                     polls,
                 )
-                return DownloadedReport(request.id, destination, size, digest, seconds, polls)
+                return DownloadedReport(
+                    request.id, destination, outcome.bytes, outcome.sha256, seconds, polls
+                )
             if outcome == "expired" or time.monotonic() - request.requested_at > self._url_validity:
                 if renewed:
                     raise DTReportTimeoutError(
@@ -345,8 +362,7 @@ class DigitalTurbineClient:
                 request = self.request_report(date, app_id)
                 renewed = True
                 continue
-            wait = min(self._poll_max, self._poll_initial * 2 ** min(polls - 1, 30))
-            wait = self._rng.uniform(wait / 2, wait)
+            wait = self._poll.delay(polls, self._rng)
             if time.monotonic() + wait > deadline:
                 raise DTReportTimeoutError(
                     f"DT report {request.id} for {app_id} on {date} was not ready after "
@@ -362,93 +378,36 @@ class DigitalTurbineClient:
             )
             self._sleep(wait)
 
-    def _try_download(
-        self, request: ReportRequest, destination: Path, what: str
-    ) -> tuple[int, str] | str:
-        """One poll: ``(bytes, sha256)`` when stored, else why not ("404", "expired", ...)."""
-        for attempt in range(1, self._retry.attempts + 1):
+    def _try_download(self, request: ReportRequest, destination: Path, what: str) -> Written | str:
+        """One poll: what was stored, else why not ("404", "expired", "empty 200", ...)."""
+
+        def attempt() -> Outcome[Written | str]:
             try:
                 with self._http.stream("GET", request.url) as response:
                     status = response.status_code
                     if status == 200:
-                        expected = int(response.headers.get("Content-Length") or 0)
-                        stored = self._store(
-                            response.iter_bytes(CHUNK_BYTES), destination, what, expected
+                        size = int(response.headers.get("Content-Length") or 0) or None
+                        progress = Progress(
+                            self._log,
+                            f"{what} download",
+                            size,
+                            unit="MiB",
+                            scale=MIB,
+                            every=64 * MIB,
                         )
-                        return stored if stored else "empty 200"
+                        written = write_atomically(
+                            destination, response.iter_bytes(CHUNK_BYTES), progress.update
+                        )
+                        return Outcome(Verdict.DONE, status, value=written or "empty 200")
+                    if status in TRANSIENT_STATUS:
+                        return retry_later(response, f"HTTP {status}")
                     body = response.read()[:2000].decode("utf-8", "replace")
-                if status == 403 and "expired" in body.lower():
-                    return "expired"
-                if status in (403, 404):
-                    return str(status)
-                if status not in TRANSIENT_STATUS:
-                    raise DTProtocolError(
-                        f"{what}: GET {redact_url(request.url)} answered HTTP {status}"
-                    )
-                problem = f"HTTP {status}"
             except TRANSIENT_ERRORS as exc:
-                problem = f"{type(exc).__name__}"
-            if attempt == self._retry.attempts:
-                raise DTUnavailableError(
-                    f"{what}: download from {redact_url(request.url)} failed {attempt} times, "
-                    f"last with {problem}. Retry the run later."
-                )
-            wait = self._retry.delay(attempt, self._rng)
-            self._log.warning(
-                "%s: download failed with %s (attempt %d/%d), retrying in %.1fs",
-                what,
-                problem,
-                attempt,
-                self._retry.attempts,
-                wait,
-            )
-            self._sleep(wait)
-        raise AssertionError("unreachable")
+                return Outcome(Verdict.RETRY, error=type(exc).__name__)
+            if status == 403 and "expired" in body.lower():
+                return Outcome(Verdict.DONE, status, value="expired")
+            if status in (403, 404):
+                return Outcome(Verdict.DONE, status, value=str(status))
+            raise DTProtocolError(f"{what}: GET {redact_url(request.url)} answered HTTP {status}")
 
-    def _store(
-        self, chunks: Iterator[bytes], destination: Path, what: str, expected: int = 0
-    ) -> tuple[int, str] | None:
-        """Stream ``chunks`` into place; ``None`` (and nothing written) if there were none."""
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        size = 0
-        next_progress = 64 << 20
-        started = time.monotonic()
-        with _temporary_beside(destination) as (handle, temporary):
-            for chunk in chunks:
-                handle.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-                if size >= next_progress:
-                    next_progress += 64 << 20
-                    rate = size / max(time.monotonic() - started, 1e-6)
-                    eta = f", ETA {(expected - size) / rate:.0f}s" if expected > size else ""
-                    self._log.info(
-                        "%s: %d of %s MiB downloaded (%.1f MiB/s%s)",
-                        what,
-                        size >> 20,
-                        expected >> 20 if expected else "?",
-                        rate / 2**20,
-                        eta,
-                    )
-            if size == 0:
-                return None
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-            os.replace(temporary, destination)
-        return size, digest.hexdigest()
-
-
-@contextmanager
-def _temporary_beside(destination: Path) -> Iterator[tuple[Any, Path]]:
-    """A temporary file in ``destination``'s folder, removed unless renamed away."""
-    fd, name = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-    )
-    temporary = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle, temporary
-    finally:
-        temporary.unlink(missing_ok=True)
+        return self._with_retries(f"{what} download", request.url, attempt)

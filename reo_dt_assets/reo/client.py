@@ -1,10 +1,10 @@
 """Reo.Dev's Product Usage API on the wire: ``POST /api/product/usage``, one answer classified.
 
 An event counts as delivered only on HTTP 200 whose body says ``"status": "success"``. The
-documented ``Authentication Failure`` stops the whole delivery; 429 and 503 are retried after
-``Retry-After`` (else the retry policy's backoff), other 5xx, a 200 whose body says failure,
-timeouts and dropped connections after the backoff; any other status is a permanent failure of
-that event, kept with the response body. Who sends what and when lives in ``sender.py``: events
+documented ``Authentication Failure`` stops the whole delivery; 429, 5xx, a 200 whose body says
+failure, timeouts and dropped connections are worth a retry (after ``Retry-After`` on 429 and
+503, else the backoff: the waits are ``http_retry``'s); any other status is a permanent failure
+of that event, kept with the response body. Who sends what and when lives in ``sender.py``: events
 go out from a bounded pool of threads sharing this one keep-alive ``httpx.Client`` (measured on
 this 2-core machine, that beats ``httpx.AsyncClient``, whose per-request CPU grows with the
 number of requests in flight). The API key never appears in logs, results or errors.
@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
 
-from reo_dt_assets.http_retry import TRANSIENT_ERRORS, RetryPolicy, retry_after_seconds
-from reo_dt_assets.reo.sender import Outcome, Sender, SendResult, Verdict
+from reo_dt_assets.http_retry import TRANSIENT_ERRORS, Outcome, RetryPolicy, Verdict, retry_later
+from reo_dt_assets.reo.sender import Sender, SendResult
 from reo_dt_assets.settings import REO_API_KEY
 
 USAGE_PATH = "/api/product/usage"
@@ -84,14 +83,13 @@ class ReoClient:
     def _scrub(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
 
-    def attempt(self, payload: dict[str, Any], backoff: float) -> Outcome:
-        """POST one payload once; ``backoff`` is the wait to name if a retry is worth it."""
+    def attempt(self, payload: dict[str, Any]) -> Outcome[None]:
+        """POST one payload once and say what the answer means; the sender decides the rest."""
         content = json.dumps({"payload": payload}, separators=(",", ":")).encode()
         try:
             response = self._http.post(self.url, content=content)
         except TRANSIENT_ERRORS as exc:
-            error = f"{type(exc).__name__}: {self._scrub(str(exc))}"
-            return Outcome(Verdict.RETRY, None, error, backoff)
+            return Outcome(Verdict.RETRY, error=f"{type(exc).__name__}: {self._scrub(str(exc))}")
         status = response.status_code
         body = _body(response)
         if AUTH_FAILURE in str(body.get("response", "")).lower():
@@ -99,12 +97,10 @@ class ReoClient:
                 Verdict.STOP, status, f"Reo.Dev refused {REO_API_KEY} (Authentication Failure)"
             )
         if status == 200 and body.get("status") == "success":
-            return Outcome(Verdict.DELIVERED, status)
+            return Outcome(Verdict.DONE, status)
         error = self._scrub(f"HTTP {status}: {response.text[:500]}")
-        if status in (429, 503):
-            return Outcome(Verdict.RETRY, status, error, retry_after_seconds(response, backoff))
-        if status == 200 or status >= 500:
-            return Outcome(Verdict.RETRY, status, error, backoff)
+        if status in (200, 429) or status >= 500:
+            return retry_later(response, error)
         return Outcome(Verdict.FAILED, status, error)
 
     def send_all(
@@ -143,22 +139,3 @@ class ReoClient:
         self.send_all([(event_id, payload)], results.extend)
         [result] = results
         return result
-
-
-def progress_logger(
-    log: logging.Logger, total: int, every_seconds: float = 10.0
-) -> Callable[[int], None]:
-    """``tick(done)`` logs done/total, rate and ETA at most every ``every_seconds``."""
-    started = time.monotonic()
-    last = [started]
-
-    def tick(done: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < every_seconds and done < total:
-            return
-        last[0] = now
-        rate = done / max(now - started, 1e-9)
-        eta = (total - done) / rate if rate else float("inf")
-        log.info(f"Reo.Dev: {done}/{total} events ({rate:.0f}/s, ETA {eta:.0f}s)")
-
-    return tick

@@ -2,12 +2,12 @@
 
 The wire protocol (``client.py``) says what one POST meant; this module decides who sends what
 and when. Worker threads take events one at a time; an event whose attempt should be retried
-goes to a delay queue (ready at now + the wait the outcome names) and the worker moves on, so a
-retry wait never holds up other events. Results are handed back to the caller's thread in
-batches; at most ``max_unrecorded`` events are ever in flight or handed back but not yet
-recorded (the caller's ``on_results`` has not returned), which bounds what a crash can make
-Reo.Dev receive twice. Every event taken from the input gets exactly one result, including the
-ones never sent because an outcome stopped the delivery.
+goes to a delay queue, ready after ``RetryPolicy.next_wait`` (the policy the DT client applies
+in a loop), and the worker moves on, so a retry wait never holds up other events. Results are
+handed back to the caller's thread in batches; at most ``max_unrecorded`` events are ever in
+flight or handed back but not yet recorded (the caller's ``on_results`` has not returned),
+which bounds what a crash can make Reo.Dev receive twice. Every event taken from the input
+gets exactly one result, including the ones never sent because an outcome stopped the delivery.
 """
 
 from __future__ import annotations
@@ -19,27 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
-from reo_dt_assets.http_retry import RetryPolicy
-
-
-class Verdict(Enum):
-    DELIVERED = "delivered"
-    RETRY = "retry"  # worth another attempt after ``Outcome.wait`` seconds
-    FAILED = "failed"  # this event will not go through
-    STOP = "stop"  # nothing more may be sent (e.g. the API key was refused)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt meant."""
-
-    verdict: Verdict
-    http_status: int | None
-    error: str | None = None
-    wait: float = 0.0
+from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
 
 
 @dataclass(frozen=True)
@@ -51,8 +33,8 @@ class SendResult:
     error: str | None
 
 
-#: One request: (payload, the backoff the retry policy proposes) -> its outcome.
-Attempt = Callable[[dict[str, Any], float], Outcome]
+#: One request: payload -> its outcome (DONE means delivered).
+Attempt = Callable[[dict[str, Any]], Outcome[Any]]
 
 
 class WorkerTarget:
@@ -135,7 +117,7 @@ class Sender:
         self._unrecorded = 0  # in flight + results not yet returned from on_results
         self._results: list[SendResult] = []
         self._workers_alive = 0
-        self._stopped: Outcome | None = None
+        self._stopped: Outcome[Any] | None = None
         self._aborted = False
         self._crash: Exception | None = None
         self.retries = 0
@@ -144,7 +126,7 @@ class Sender:
         self,
         events: Iterable[tuple[str, dict[str, Any]]],
         on_results: Callable[[list[SendResult]], None],
-    ) -> Outcome | None:
+    ) -> Outcome[Any] | None:
         """Send every event; ``on_results`` runs in this thread. Return the stopping outcome.
 
         Results are handed back every ``hand_back_seconds``, or sooner once half of
@@ -218,11 +200,10 @@ class Sender:
     def _worker(self, number: int) -> None:
         try:
             while (job := self._take(number)) is not None:
-                backoff = self._retry.delay(job.attempts, self._rng)
                 alone = self._in_flight == 1
                 started, cpu = time.perf_counter(), time.thread_time()
                 try:
-                    outcome = self._attempt(job.payload, backoff)
+                    outcome = self._attempt(job.payload)
                 except Exception as exc:  # a bug, not an answer: stop and raise it in run()
                     with self._active:
                         self._in_flight -= 1
@@ -272,7 +253,9 @@ class Sender:
                     timeout = self._delayed[0][0] - now if self._delayed else None
                 self._active.wait(timeout)
 
-    def _finish(self, job: _Job, outcome: Outcome, rtt: float, cpu: float, alone: bool) -> None:
+    def _finish(
+        self, job: _Job, outcome: Outcome[Any], rtt: float, cpu: float, alone: bool
+    ) -> None:
         with self._active:
             self._in_flight -= 1
             if self.target.observe(rtt, cpu, alone and self._in_flight == 0):
@@ -281,17 +264,17 @@ class Sender:
             if verdict is Verdict.STOP and self._stopped is None:
                 self._stopped = outcome
                 self._wake_all()
-            retry = verdict is Verdict.RETRY and job.attempts < self._retry.attempts
-            if retry and not self._stopped:
+            wait = self._retry.next_wait(outcome, job.attempts, self._rng)
+            if wait is not None and not self._stopped:
                 self.retries += 1
                 self._unrecorded -= 1
-                ready = time.monotonic() + outcome.wait
+                ready = time.monotonic() + wait
                 earliest = not self._delayed or ready < self._delayed[0][0]
                 heapq.heappush(self._delayed, (ready, next(self._order), job))
                 if earliest:
                     self._active.notify_all()
                 return
-            delivered = verdict is Verdict.DELIVERED
+            delivered = verdict is Verdict.DONE
             status, error = outcome.http_status, outcome.error
             self._results.append(SendResult(job.event_id, delivered, job.attempts, status, error))
             if len(self._results) in (1, self.max_unrecorded // 2):

@@ -150,24 +150,30 @@ def refused(context: dg.AssetExecutionContext) -> None:
 
 
 @dg.asset
+def refused_untagged() -> None:
+    """The same failure marked only the way an op ``RetryPolicy`` understands."""
+    raise dg.Failure("Reo.Dev answered Authentication Failure", allow_retries=False)
+
+
+@dg.asset
 def interrupted() -> None:
     """A failure a retry may fix (DT or Reo.Dev still failing after the clients' retries)."""
-    raise dg.Failure("Reo.Dev answered 503 after 6 attempts")
+    raise dg.Failure("Reo.Dev answered 503 after 20 attempts")
 
 
 def test_only_retryable_failures_are_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Run retries follow the run's tags when it fails: ``NOT_RETRYABLE``, added by the asset
-    before it raises, turns them off for that run alone. (``dg.Failure(allow_retries=False)``
-    only bypasses an op ``RetryPolicy``; run retries do not look at it.)"""
+    before it raises, turns them off for that run alone. ``dg.Failure(allow_retries=False)``
+    alone does not: it only bypasses an op ``RetryPolicy``."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     prepare_home(tmp_path)
     with dg.DagsterInstance.get() as instance:
         will_retry = {}
-        for asset in (refused, interrupted):
+        for asset in (refused, refused_untagged, interrupted):
             result = dg.materialize([asset], instance=instance, raise_on_error=False)
             will_retry[asset.key.to_user_string()] = tags(instance, result.run_id).get(
                 "dagster/will_retry"
             )
-    assert will_retry == {"refused": "false", "interrupted": "true"}
+    assert will_retry == {"refused": "false", "refused_untagged": "true", "interrupted": "true"}

@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from reo_dt_assets.defs import pools
+from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.schedules import daily_revenue_events_job
 from reo_dt_assets.dev import prepare_home
 from reo_dt_assets.sandbox.reo_server import ReoFaults
@@ -34,7 +35,6 @@ mutation Launch($params: ExecutionParams!) {
     ... on Error { message }
   }
 }"""
-NOT_RETRYABLE = {"dagster/retry_on_asset_or_op_failure": "false"}
 RETRY = "dagster/auto_retry_run_id"  # set on a failed run when the daemon retries it
 SUCCESS, FAILURE = dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE
 T = TypeVar("T")
@@ -142,16 +142,16 @@ def holders(instance: dg.DagsterInstance) -> set[str]:
     return instance.event_log_storage.get_concurrency_info(pools.REO_DELIVERY).active_run_ids
 
 
-@dg.asset
-def refused(context: dg.AssetExecutionContext) -> None:
-    """A failure no retry can fix (bad credentials, a report DT cannot serve, bad input)."""
-    context.instance.add_run_tags(context.run.run_id, NOT_RETRYABLE)
-    raise dg.Failure("Reo.Dev answered Authentication Failure: check REO_API_KEY")
+@dg.asset(hooks={mark_not_retryable})
+def refused() -> None:
+    """A failure no retry can fix (bad credentials, a report DT cannot serve, bad input), with
+    the hook every asset of the project carries."""
+    raise dg.Failure("Reo.Dev answered Authentication Failure", allow_retries=False)
 
 
 @dg.asset
 def refused_untagged() -> None:
-    """The same failure marked only the way an op ``RetryPolicy`` understands."""
+    """The same failure without the hook: marked only the way an op ``RetryPolicy`` reads."""
     raise dg.Failure("Reo.Dev answered Authentication Failure", allow_retries=False)
 
 
@@ -164,9 +164,9 @@ def interrupted() -> None:
 def test_only_retryable_failures_are_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Run retries follow the run's tags when it fails: ``NOT_RETRYABLE``, added by the asset
-    before it raises, turns them off for that run alone. ``dg.Failure(allow_retries=False)``
-    alone does not: it only bypasses an op ``RetryPolicy``."""
+    """Run retries follow the run's tags when it fails: ``mark_not_retryable`` tags the run of a
+    ``dg.Failure(allow_retries=False)``, which turns them off for that run alone; the Failure
+    alone does not (it only bypasses an op ``RetryPolicy``)."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     prepare_home(tmp_path)
     with dg.DagsterInstance.get() as instance:

@@ -11,6 +11,7 @@ import pytest
 
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
+from reo_dt_assets.defs.retries import NOT_RETRYABLE
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
 from reo_dt_assets.sandbox.dt_server import DTSandbox
@@ -128,14 +129,21 @@ def test_missing_credentials_fail_the_run_naming_every_variable(
             del os.environ[name]
         else:
             os.environ[name] = "  "
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
-        [dt_user_level_report], partition_key=KEY, resources=resources, raise_on_error=False
+        [dt_user_level_report],
+        partition_key=KEY,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
     )
     assert not result.success  # the run starts and fails: it is in the run history
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = str(failure.event_specific_data)
     assert "Missing credentials: set DT_CLIENT_ID, DT_CLIENT_SECRET" in message
     assert dt_sandbox.stats.token_requests == 0
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None and run.tags.items() >= NOT_RETRYABLE.items()  # run retries skip it
 
 
 def test_run_config_tunes_polling_but_cannot_redirect_the_client(

@@ -8,6 +8,7 @@ from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.digital_turbine.client import (
     DTCredentialsError,
     DTQueryError,
@@ -23,6 +24,7 @@ from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
     kinds={"python", "csv"},
     pool=pools.DT_REPORTING,
     code_version="1",
+    hooks={mark_not_retryable},
 )
 def dt_user_level_report(
     context: dg.AssetExecutionContext,

@@ -9,6 +9,7 @@ from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
+from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
@@ -28,6 +29,7 @@ class ReoDeliveryConfig(dg.Config):
     kinds={"python", "duckdb"},
     pool=pools.REO_DELIVERY,
     code_version="1",
+    hooks={mark_not_retryable},
 )
 def reo_usage_events(
     context: dg.AssetExecutionContext,

@@ -11,6 +11,7 @@ from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource
+from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.parse import BadReportError, parse_report
 from reo_dt_assets.revenue.store import write_partition
@@ -38,6 +39,7 @@ def column_schema(table: Table) -> dg.TableSchema:
     kinds={"duckdb", "polars"},
     pool=pools.DUCKDB_WRITER,
     code_version="1",
+    hooks={mark_not_retryable},
     metadata={"dagster/column_schema": column_schema(USER_REVENUE)},
     # DT publishes a day by 12:00 UTC, the schedule runs at 12:30: late if not loaded by 14:00.
     freshness_policy=dg.FreshnessPolicy.cron(

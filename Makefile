@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo ui test lint clean
+.PHONY: setup demo ui test test-fast lint clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,14 @@ demo: setup  ## run the whole chain against the sandboxes through a real Dagster
 
 # Options of `make ui`, e.g. UI_ARGS="--port 3001 --dt-port 8711 --reo-port 8721"
 UI_ARGS ?=
-ui: setup  ## the sandboxes and `dagster dev` on the same instance; Ctrl-C, SIGTERM or SIGHUP stops all
+ui: setup  ## the sandboxes and `dg dev` on the same instance; Ctrl-C, SIGTERM or SIGHUP stops all
 	$(BIN)/python -m reo_dt_assets.dev $(UI_ARGS)
 
-lint: setup
+lint: setup  ## ruff, pyright, and `dg check defs` (the code location loads)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pyright
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 
 test: lint  ## lint, type-check, then every test
 	$(BIN)/pytest

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: DT serves user-level data from this day on (reference document, "Date Information").
+#: DT serves user-level data from this day on (DT's *User Level Reporting API* document,
+#: "Date Information").
 DT_FIRST_DATE = dt.date(2020, 2, 16)
 
 APP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

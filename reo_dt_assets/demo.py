@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         from reo_dt_assets.defs.catalog import CATALOG
         from reo_dt_assets.defs.digital_turbine.partitions import report_key
 
-        job = defs.resolve_job_def("daily_revenue_events_job")
+        job = defs().resolve_job_def("daily_revenue_events_job")
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days = [yesterday - dt.timedelta(days=n) for n in range(args.days)][::-1]
         print(f"Dagster instance: {home}\n")

@@ -1,11 +1,11 @@
-"""``make ui``: the sandboxes and ``dagster dev`` together, on the project's Dagster instance.
+"""``make ui``: the sandboxes and ``dg dev`` together, on the project's Dagster instance.
 
-With ``--no-sandbox`` it only starts ``dagster dev`` with the environment as it is (the real
-APIs). ``dagster dev`` runs in its own process group (it ignores SIGTERM when started from a
+With ``--no-sandbox`` it only starts ``dg dev`` with the environment as it is (the real
+APIs). ``dg dev`` runs in its own process group (it ignores SIGTERM when started from a
 non-interactive shell), which is stopped as a whole, within 10 s, on Ctrl-C, on SIGTERM (what a
 process manager or ``docker stop`` sends; ``make`` passes it on) and on SIGHUP (the terminal
 closed). On Linux nothing is left behind when a parent dies, even by SIGKILL: the kernel sends
-this process SIGHUP when ``make`` dies, and ``dagster dev`` SIGTERM when this process dies
+this process SIGHUP when ``make`` dies, and ``dg dev`` SIGTERM when this process dies
 (``PR_SET_PDEATHSIG``). A SIGHUP ignored at start (``nohup``) stays ignored, so then neither a
 closed terminal nor a dying parent stops it.
 """
@@ -31,19 +31,19 @@ from reo_dt_assets.sandbox.reo_server import ReoSandbox
 
 PROJECT = Path(__file__).resolve().parent.parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-STOP_GRACE_SECONDS = 6.0  # for dagster dev to stop by itself; then SIGKILL, all within 10 s
+STOP_GRACE_SECONDS = 6.0  # for dg dev to stop by itself; then SIGKILL, all within 10 s
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-# Run by a fresh interpreter that then execs `dagster dev` (argv: parent pid, command): the
+# Run by a fresh interpreter that then execs `dg dev` (argv: parent pid, command): the
 # parent-death signal survives exec, and SIGINT/SIGTERM are reset in case they were inherited
-# ignored, which would make `dagster dev` unstoppable but by SIGKILL.
+# ignored, which would make `dg dev` unstoppable but by SIGKILL.
 _EXEC_WITH_PARENT_DEATH_SIGNAL = f"""
 import ctypes, os, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_DFL)
 signal.signal(signal.SIGTERM, signal.SIG_DFL)
 ctypes.CDLL(None).prctl({PR_SET_PDEATHSIG}, signal.SIGTERM)
 if os.getppid() != int(sys.argv[1]):
-    sys.exit("the process that started dagster dev is gone")
+    sys.exit("the process that started dg dev is gone")
 os.execv(sys.argv[2], sys.argv[2:])
 """
 
@@ -86,10 +86,10 @@ def start_sandboxes(stack: ExitStack, dt_port: int = 0, reo_port: int = 0) -> No
 
 
 def dagster_dev_command(host: str, port: int) -> list[str]:
-    """``dagster dev`` on the project's workspace; on Linux it gets SIGTERM (its Ctrl-C) when the
+    """``dg dev`` on the project's workspace; on Linux it gets SIGTERM (its Ctrl-C) when the
     calling process dies."""
     command = [
-        str(Path(sys.executable).with_name("dagster")),
+        str(Path(sys.executable).with_name("dg")),
         "dev",
         "-w",
         str(PROJECT / "workspace.yaml"),
@@ -104,9 +104,8 @@ def dagster_dev_command(host: str, port: int) -> list[str]:
 
 
 def dagster_dev_env() -> dict[str, str]:
-    # `dagster dev` is marked superseded by `dg dev` in 1.13; it still is the documented way
-    # to run a workspace.yaml, so its one SupersessionWarning is filtered.
-    return {**os.environ, "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded"}
+    # `dg` checks that the active virtual environment is the project's: say it is this one.
+    return {**os.environ, "VIRTUAL_ENV": sys.prefix}
 
 
 class _StopSignal(KeyboardInterrupt):
@@ -134,8 +133,8 @@ def _stop_on_signals() -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """SIGINT to the process group of ``dagster dev`` (its Ctrl-C: runs in flight record their
-    failure), then SIGKILL to whatever of it is left (code server, runs) once ``dagster dev``
+    """SIGINT to the process group of ``dg dev`` (its Ctrl-C: runs in flight record their
+    failure), then SIGKILL to whatever of it is left (code server, runs) once ``dg dev``
     has stopped or ``STOP_GRACE_SECONDS`` have passed."""
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGINT)

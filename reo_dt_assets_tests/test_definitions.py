@@ -7,13 +7,15 @@ import pytest
 
 from reo_dt_assets.definitions import defs
 
+DEFS = defs()  # what `dg` and the webserver load from the folder
+
 
 def test_definitions_validate() -> None:
-    dg.Definitions.validate_loadable(defs)
+    dg.Definitions.validate_loadable(DEFS)
 
 
 def test_raw_asset_is_partitioned_by_app_and_date() -> None:
-    asset = defs.resolve_assets_def("dt_user_level_report")
+    asset = DEFS.resolve_assets_def("dt_user_level_report")
     partitions = asset.partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert {d.name for d in partitions.partitions_defs} == {"app", "date"}
@@ -23,10 +25,10 @@ def test_raw_asset_is_partitioned_by_app_and_date() -> None:
 
 
 def test_layers_checks_pools_and_freshness() -> None:
-    graph = defs.resolve_asset_graph()
+    graph = DEFS.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == {"dt_user_level_report", "user_revenue", "reo_usage_events"}
-    pools = {k: defs.resolve_assets_def(k).op.pool for k in keys}
+    pools = {k: DEFS.resolve_assets_def(k).op.pool for k in keys}
     assert pools == {
         "dt_user_level_report": "dt_reporting",
         "user_revenue": "duckdb_writer",
@@ -39,13 +41,13 @@ def test_layers_checks_pools_and_freshness() -> None:
         "payloads_match_contract",
     } <= checks
     assert (
-        defs.resolve_assets_def("user_revenue")
+        DEFS.resolve_assets_def("user_revenue")
         .specs_by_key[dg.AssetKey("user_revenue")]
         .freshness_policy
         is not None
     )
-    assert defs.resolve_job_def("daily_revenue_events_job") is not None
-    assert defs.resolve_schedule_def("daily_revenue_events_schedule") is not None
+    assert DEFS.resolve_job_def("daily_revenue_events_job") is not None
+    assert DEFS.resolve_schedule_def("daily_revenue_events_schedule") is not None
 
 
 def test_resources_hold_no_credentials_or_urls() -> None:
@@ -70,3 +72,15 @@ def test_partition_keys_in_the_wrong_order_or_of_unknown_apps_say_what_to_do() -
         report_of("999|2026-11-17")
     with pytest.raises(dg.Failure, match="partition keys read '<app>\\|<YYYY-MM-DD>'"):
         report_of("148721")
+
+
+def test_folder_loader_keeps_the_executor_and_the_resources() -> None:
+    job = DEFS.resolve_job_def("daily_revenue_events_job")
+    assert job.executor_def is dg.in_process_executor
+    assert set(job.resource_defs) >= {
+        "digital_turbine",
+        "storage",
+        "duckdb",
+        "reo",
+        "user_directory",
+    }

@@ -145,11 +145,14 @@ class StorageResource(dg.ConfigurableResource):
     data_dir: str = "data"
 
 
-def build_resources() -> dict[str, object]:
-    return {
-        "digital_turbine": DigitalTurbineResource(),
-        "storage": StorageResource(data_dir=str(settings.data_dir())),
-        "duckdb": DuckDBResource(database=str(settings.duckdb_path())),
-        "reo": ReoResource(),
-        "user_directory": UserDirectoryResource(source=settings.user_directory()),
-    }
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "digital_turbine": DigitalTurbineResource(),
+            "storage": StorageResource(data_dir=str(settings.data_dir())),
+            "duckdb": DuckDBResource(database=str(settings.duckdb_path())),
+            "reo": ReoResource(),
+            "user_directory": UserDirectoryResource(source=settings.user_directory()),
+        }
+    )

@@ -1,4 +1,4 @@
-"""HTTP client for Digital Turbine's User Level Reporting API (reference document, steps 1-3).
+"""HTTP client for Digital Turbine's User Level Reporting API (its document's Steps 1-3).
 
 It owns the whole exchange for one report: an OAuth2 client-credentials token (cached, refreshed
 once on ``401 invalid_token``), the report request, polling of the pre-signed URL until the CSV
@@ -70,7 +70,7 @@ class DTReportTimeoutError(DigitalTurbineError):
 
 
 class DTProtocolError(DigitalTurbineError):
-    """DT answered with something the reference document does not describe."""
+    """DT answered with something DT's document does not describe."""
 
 
 def redact_url(url: str) -> str:

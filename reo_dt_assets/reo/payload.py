@@ -1,7 +1,9 @@
-"""The one definition of a Reo.Dev product-usage payload (reference document's parameter table).
+"""The one definition of a Reo.Dev product-usage payload.
 
-The builder, the sender and the asset check all call ``payload_problems``: an invalid payload
-is never sent, it is recorded as rejected with these reasons.
+Written from Reo.Dev's *Product Usage API* document ("Single Events": API Structure and Sample
+JSON Request). The delivery (before anything is sent) and the asset check call
+``payload_problems``: an invalid payload is never sent, it is recorded as rejected with these
+reasons.
 """
 
 from __future__ import annotations

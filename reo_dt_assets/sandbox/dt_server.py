@@ -1,12 +1,12 @@
 """A loopback HTTP server that behaves like DT's User Level Reporting API, failures included.
 
-Endpoints follow the reference document: ``POST /auth/v1/token``, ``POST
-/api/v1/report/user-level-data`` and a pre-signed, S3-style download URL on the same server that
-answers "not ready" (404, 403, empty 200) for the first polls, then the CSV. Faults are set per
-test (``server.faults``), over HTTP (``POST /_sandbox/faults``) or from the command line; so is
-the report's shape (``server.shape``, ``POST /_sandbox/report-shape``): with or without the
-queried Date and App ID columns, with or without FairBid's IDFV and User ID, BOM, line endings,
-renamed headers.
+Endpoints follow DT's *User Level Reporting API* document (Steps 1-3): ``POST /auth/v1/token``,
+``POST /api/v1/report/user-level-data`` and a pre-signed, S3-style download URL on the same server
+that answers "not ready" (404, 403, empty 200) for the first polls, then the CSV. Faults are set
+per test (``server.faults``), over HTTP (``POST /_sandbox/faults``) or from the command line; so is
+the report's shape (``server.shape``, ``POST /_sandbox/report-shape``): with or without the queried
+Date and App ID columns, with or without FairBid's IDFV and User ID, BOM, line endings, renamed
+headers.
 """
 
 from __future__ import annotations

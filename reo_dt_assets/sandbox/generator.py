@@ -1,9 +1,9 @@
 """Synthetic, deterministic DT user-level reports and their ground truth.
 
-Written from the reference document alone (it imports nothing of ours but the standard library),
-so that it is an independent witness: a wrong column name or a wrong sum in the pipeline shows
-up as a test failure instead of agreeing with itself. Revenue is generated as whole nano-dollars,
-so the ground truth sums are exact integers.
+Written from DT's *User Level Reporting API* document alone (it imports nothing of ours but the
+standard library), so that it is an independent witness: a wrong column name or a wrong sum in the
+pipeline shows up as a test failure instead of agreeing with itself. Revenue is generated as whole
+nano-dollars, so the ground truth sums are exact integers.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """A loopback HTTP server that behaves like Reo.Dev's Product Usage API, failures included.
 
-Written from the reference document alone: ``POST /api/product/usage`` with ``X-API-KEY``, the
-documented success body and the documented ``Authentication Failure`` body (HTTP 400), plus
-payload validation. It records every payload it read, so tests count events and duplicates per
-``event_id``. Faults: added latency, a 5xx rate, 429 with ``Retry-After``, a connection dropped
-after the request was read (the event counts as received), and a 200 whose body says failure.
+Written from Reo.Dev's *Product Usage API* document ("Single Events") alone: ``POST
+/api/product/usage`` with ``X-API-KEY``, the documented success body and the documented
+``Authentication Failure`` body (HTTP 400), plus payload validation. It records every payload it
+read, so tests count events and duplicates per ``event_id``. Faults: added latency, a 5xx rate, 429
+with ``Retry-After``, a connection dropped after the request was read (the event counts as
+received), and a 200 whose body says failure.
 """
 
 from __future__ import annotations

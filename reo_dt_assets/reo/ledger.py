@@ -176,21 +176,21 @@ class DeliveryLedger:
 
     def partition_events(self, date: dt.date, app_id: str) -> list[LedgerEvent]:
         """Every recorded event of the partition, as the checks read them."""
-        with self._connect() as conn:
-            conn.execute(DELIVERIES.ddl())
-            rows = conn.execute(
-                f"SELECT event_id, status, last_error, payload, revenue_usd FROM {DELIVERIES.name} "
-                "WHERE report_date = ? AND app_id = ?",
-                [date, app_id],
-            ).fetchall()
+        rows = self._partition_query(
+            "SELECT event_id, status, last_error, payload, revenue_usd", date, app_id
+        )
         return [LedgerEvent(*row) for row in rows]
 
     def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
+        rows = self._partition_query("SELECT status, count(*)", date, app_id, "GROUP BY status")
+        return {status: int(count) for status, count in rows}
+
+    def _partition_query(
+        self, select: str, date: dt.date, app_id: str, tail: str = ""
+    ) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
             conn.execute(DELIVERIES.ddl())
-            rows = conn.execute(
-                f"SELECT status, count(*) FROM {DELIVERIES.name} "
-                "WHERE report_date = ? AND app_id = ? GROUP BY status",
+            return conn.execute(
+                f"{select} FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? {tail}",
                 [date, app_id],
             ).fetchall()
-        return {status: int(count) for status, count in rows}

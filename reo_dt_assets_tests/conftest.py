@@ -1,28 +1,38 @@
-"""Shared fixtures: sandbox servers on loopback and fast-polling clients pointed at them."""
+"""Fixtures: sandbox servers on loopback, a fast-polling DT client, a clean environment per test.
+
+Shared plain functions are in ``helpers.py``; no test imports this module.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-# The definitions load the catalog at import: point them at the repository's sandbox catalog.
+from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
+from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets_tests.helpers import REPO, make_client
+
+# The definitions load the catalog when first imported, which pytest does after this module:
+# point them at the repository's sandbox catalog (child processes of the tests inherit it).
 os.environ["REO_DT_APPS_FILE"] = str(REPO / "apps.toml")
 
-from reo_dt_assets import settings  # noqa: E402
-from reo_dt_assets.digital_turbine.client import DigitalTurbineClient  # noqa: E402
-from reo_dt_assets.http_retry import RetryPolicy  # noqa: E402
-from reo_dt_assets.sandbox.dt_server import (  # noqa: E402
-    SANDBOX_CLIENT_ID,
-    SANDBOX_CLIENT_SECRET,
-    DTSandbox,
-)
-from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY, ReoSandbox  # noqa: E402
 
-FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: end-to-end or multi-process, seconds each (make test-fast skips them)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Tests point the settings at their sandboxes; each starts from the same environment."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture
@@ -35,91 +45,6 @@ def dt_sandbox() -> Iterator[DTSandbox]:
 def dt_client(dt_sandbox: DTSandbox) -> Iterator[DigitalTurbineClient]:
     with make_client(dt_sandbox) as client:
         yield client
-
-
-def make_client(sandbox: DTSandbox, **overrides: object) -> DigitalTurbineClient:
-    options: dict = {
-        "retry": FAST_RETRY,
-        "poll_initial_seconds": 0.01,
-        "poll_max_seconds": 0.05,
-        "poll_deadline_seconds": 10.0,
-        "timeout_seconds": 5.0,
-    }
-    options.update(overrides)
-    return DigitalTurbineClient(
-        options.pop("client_id", sandbox.client_id),
-        options.pop("client_secret", sandbox.client_secret),
-        sandbox.url,
-        **options,
-    )
-
-
-def point_at_sandboxes(
-    dt_url: str, reo_url: str = "http://127.0.0.1:9", reo_key: str = SANDBOX_API_KEY
-) -> None:
-    """Set the variables production reads, as an operator would (restored after each test)."""
-    os.environ.update(
-        {
-            settings.DT_CLIENT_ID: SANDBOX_CLIENT_ID,
-            settings.DT_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
-            settings.DT_REPORTING_BASE_URL: dt_url,
-            settings.REO_API_KEY: reo_key,
-            settings.REO_INGEST_BASE_URL: reo_url,
-        }
-    )
-
-
-def dt_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, object]:
-    """Resources as production wires them, aimed at a DT sandbox, with fast polling."""
-    from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
-
-    point_at_sandboxes(dt_url)
-    options: dict = {
-        "retry_base_seconds": 0.01,
-        "poll_initial_seconds": 0.01,
-        "poll_max_seconds": 0.05,
-        "retention_days": 0,  # the tests use fixed dates
-    }
-    options.update(overrides)
-    return {
-        "digital_turbine": DigitalTurbineResource(**options),
-        "storage": StorageResource(data_dir=str(data_dir)),
-    }
-
-
-def all_resources(
-    dt_url: str,
-    data_dir: Path,
-    reo_url: str = "http://127.0.0.1:9",
-    *,
-    reo_key: str = SANDBOX_API_KEY,
-    directory: str = "",
-    **reo_overrides: object,
-) -> dict[str, object]:
-    """Every resource, aimed at the sandboxes, the DuckDB file in ``data_dir``."""
-    from dagster_duckdb import DuckDBResource
-
-    from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
-
-    resources = dt_resources(dt_url, data_dir)
-    point_at_sandboxes(dt_url, reo_url, reo_key)
-    reo_options: dict = {"concurrency": 8, "retry_base_seconds": 0.01}
-    reo_options.update(reo_overrides)
-    return {
-        **resources,
-        "duckdb": DuckDBResource(database=str(data_dir / "reo_dt.duckdb")),
-        "reo": ReoResource(**reo_options),
-        "user_directory": UserDirectoryResource(source=directory),
-    }
-
-
-@pytest.fixture(autouse=True)
-def _restore_environment() -> Iterator[None]:
-    """Tests point the settings at their sandboxes; each starts from the same environment."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 @pytest.fixture

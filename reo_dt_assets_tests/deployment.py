@@ -22,6 +22,7 @@ import pytest
 from reo_dt_assets.dev import PROJECT, dagster_dev_command, dagster_dev_env, prepare_home
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
+from reo_dt_assets_tests.helpers import wait_for
 
 
 def free_port() -> int:
@@ -43,16 +44,15 @@ def port_is_free(port: int) -> bool:
 
 def wait_for_ui(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     """Until the webserver answers ``/server_info``; fails at once if ``process`` exits."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def answers() -> bool:
         assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, f"{url} did not answer in {timeout} s"
         try:
-            if httpx.get(f"{url}/server_info", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.5)
+            return False
+
+    wait_for(f"{url} answers", answers, timeout, every=0.5)
 
 
 def stop_group(process: subprocess.Popen) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from reo_dt_assets.catalog import CatalogError, load_catalog, parse_catalog
-from reo_dt_assets_tests.conftest import REPO
+from reo_dt_assets_tests.helpers import REPO
 
 
 def test_repository_catalog_loads() -> None:

@@ -11,12 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from reo_dt_assets_tests.conftest import REPO
+import pytest
+
+from reo_dt_assets_tests.helpers import REPO
 
 CREATE = """
 import dagster as dg
 from reo_dt_assets.definitions import defs
-job = defs.resolve_job_def("daily_revenue_events_job")
+job = defs().resolve_job_def("daily_revenue_events_job")
 with dg.DagsterInstance.get() as instance:
     run = instance.create_run_for_job(job_def=job, tags={"dagster/partition": "203945|2026-11-20"})
     print(run.run_id)
@@ -45,6 +47,7 @@ def _python(code: str, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_run_of_an_app_removed_from_the_catalog_says_what_to_do(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -10,10 +10,8 @@ that were in flight at the kill (received but not yet confirmed in the ledger).
 import datetime as dt
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -25,6 +23,7 @@ from reo_dt_assets.defs.schedules import daily_revenue_events_job
 from reo_dt_assets.dev import prepare_home
 from reo_dt_assets.sandbox.reo_server import ReoFaults
 from reo_dt_assets_tests.deployment import Deployment, deployment, process_tree
+from reo_dt_assets_tests.helpers import wait_for
 
 APP = "148721"
 LAUNCH_RUN = """
@@ -37,18 +36,6 @@ mutation Launch($params: ExecutionParams!) {
 }"""
 RETRY = "dagster/auto_retry_run_id"  # set on a failed run when the daemon retries it
 SUCCESS, FAILURE = dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float) -> T:
-    """``probe()`` once it is truthy, polled every 0.2 s for at most ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -58,6 +45,7 @@ def slow_reo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deploy
         yield running
 
 
+@pytest.mark.slow
 def test_killed_run_is_failed_freed_and_retried(slow_reo: Deployment) -> None:
     day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     partition = f"{APP}|{day}"

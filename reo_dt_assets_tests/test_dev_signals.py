@@ -24,6 +24,8 @@ import pytest
 from reo_dt_assets.dev import PROJECT
 from reo_dt_assets_tests.deployment import alive, free_port, port_is_free, process_tree, wait_for_ui
 
+pytestmark = pytest.mark.slow  # each test starts the whole of `make ui`
+
 STOP_WITHIN = 10.0
 
 

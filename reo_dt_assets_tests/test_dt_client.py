@@ -19,7 +19,7 @@ from reo_dt_assets.digital_turbine.client import (
 )
 from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.sandbox.dt_server import DTSandbox
-from reo_dt_assets_tests.conftest import make_client
+from reo_dt_assets_tests.helpers import make_client, wait_for
 
 DAY = dt.date(2026, 11, 20)
 APP = "148721"
@@ -60,12 +60,18 @@ def test_token_is_reused_across_reports(
 def test_token_refreshed_before_expiry(
     dt_sandbox: DTSandbox, dt_client: DigitalTurbineClient
 ) -> None:
-    dt_sandbox.faults.token_ttl = 1  # refreshed 0.1 s before it runs out
+    dt_sandbox.faults.token_ttl = 2  # the client refreshes in its last tenth: the last 0.2 s
     dt_client.request_report(DAY, APP)
-    time.sleep(1.0)
+    [expires] = dt_sandbox.tokens.values()
+    wait_for(
+        "the token's last 0.1 s on the server",
+        lambda: time.time() >= expires - 0.1,
+        timeout=5,
+        every=0.01,
+    )
     dt_client.request_report(DAY, APP)
-    assert dt_sandbox.stats.token_requests == 2
-    assert dt_sandbox.stats.report_requests == 2  # no 401 round trip was needed
+    assert dt_sandbox.stats.token_requests == 2  # a token still valid was not used again ...
+    assert dt_sandbox.stats.report_requests == 2  # ... nor an expired one (no 401 round trip)
 
 
 def test_invalid_token_refreshes_once_and_retries_once(

@@ -10,7 +10,6 @@ ground truth, every check result, and what the Reo sandbox received. Every proce
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from reo_dt_assets_tests.deployment import Deployment
 from reo_dt_assets_tests.deployment import deployment as start_deployment
+from reo_dt_assets_tests.helpers import wait_for
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
@@ -52,6 +52,7 @@ def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Depl
         yield running
 
 
+@pytest.mark.slow
 def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     days = [yesterday - dt.timedelta(days=n) for n in range(3)]
@@ -68,14 +69,12 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
 
-    deadline = time.monotonic() + 420
-    status = ""
-    while time.monotonic() < deadline:
+    def finished() -> str | None:
         answer = deployment.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
         status = answer.get("status", "")
-        if status in DONE:
-            break
-        time.sleep(2)
+        return status if status in DONE else None
+
+    status = wait_for("the backfill finished", finished, timeout=420, every=1)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
 
     with dg.DagsterInstance.get() as instance:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -15,7 +18,7 @@ from reo_dt_assets.defs.retries import NOT_RETRYABLE
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
 from reo_dt_assets.sandbox.dt_server import DTSandbox
-from reo_dt_assets_tests.conftest import dt_resources
+from reo_dt_assets_tests.helpers import dt_resources, step_failure
 
 DAY = dt.date(2026, 11, 20)
 APP = "148721"
@@ -74,6 +77,9 @@ def test_failed_fetch_keeps_previous_file(dt_sandbox: DTSandbox, tmp_path: Path)
     dt_sandbox.faults.error_rate = 1.0
     result = _materialize(dt_sandbox, tmp_path, retry_attempts=2)
     assert not result.success
+    step, message = step_failure(result)
+    assert step == "dt_user_level_report"
+    assert "failed 2 times, last with" in message and "DT may be down" in message
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
@@ -138,8 +144,7 @@ def test_missing_credentials_fail_the_run_naming_every_variable(
         raise_on_error=False,
     )
     assert not result.success  # the run starts and fails: it is in the run history
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    message = str(failure.event_specific_data)
+    _, message = step_failure(result)
     assert "Missing credentials: set DT_CLIENT_ID, DT_CLIENT_SECRET" in message
     assert dt_sandbox.stats.token_requests == 0
     run = instance.get_run_by_id(result.run_id)
@@ -196,15 +201,55 @@ def test_report_never_ready_fails_after_the_bounded_retries(
         not_ready_retries=2,
     )
     assert not result.success
+    assert "was not ready after" in step_failure(result)[1]
     assert dt_sandbox.stats.report_requests == 3  # one attempt and two retries
     assert not raw_report_path(tmp_path, DAY, APP).exists()
 
 
+START_DATE_CHILD = """
+import json, sys
+from pathlib import Path
+import dagster as dg
+from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
+from reo_dt_assets_tests.helpers import dt_resources, step_failure
+url, data_dir, *keys = sys.argv[1:]
+with dg.DagsterInstance.ephemeral() as instance:
+    for key in keys:
+        result = dg.materialize([dt_user_level_report], partition_key=key, instance=instance,
+                                resources=dt_resources(url, Path(data_dir)), raise_on_error=False)
+        run = instance.get_run_by_id(result.run_id)
+        print(json.dumps({"key": key, "success": result.success, "tags": dict(run.tags),
+                          "failure": None if result.success else step_failure(result)[1]}))
+"""
+
+
 def test_partition_before_app_start_date_fails(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
-    result = dg.materialize(
-        [dt_user_level_report],
-        partition_key=f"{APP}|2026-10-01",
-        resources=dt_resources(dt_sandbox.url, tmp_path),
-        raise_on_error=False,
+    """An app that starts after the catalog's first day has partitions before its start_date:
+    materializing one fails with the catalog's start_date, asking DT for nothing. The catalog is
+    read when the code location loads, so a process loads it from a catalog written here."""
+    catalog = tmp_path / "apps.toml"
+    catalog.write_text(
+        'start_date = "2026-10-01"\n[[apps]]\napp_id = "148721"\nproduct_id = "puzzle-quest"\n'
+        'activity_type = "AD_REVENUE"\nstart_date = "2026-11-01"\n'
     )
-    assert result.success  # 2026-10-01 is the app's start_date: allowed
+    data = tmp_path / "data"
+    before, first = f"{APP}|2026-10-31", f"{APP}|2026-11-01"
+    done = subprocess.run(
+        [sys.executable, "-c", START_DATE_CHILD, dt_sandbox.url, str(data), before, first],
+        env={**os.environ, "REO_DT_APPS_FILE": str(catalog)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {run["key"]: run for run in map(json.loads, done.stdout.splitlines())}
+    refused = runs[before]
+    assert not refused["success"]
+    assert (
+        "App 148721 starts on 2026-11-01 in the app catalog; 2026-10-31 is before it. "
+        "Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days."
+    ) in refused["failure"]
+    assert refused["tags"].items() >= NOT_RETRYABLE.items()  # no run retry either
+    assert runs[first]["success"]  # the app's first day is pulled, from the same sandbox
+    assert (dt_sandbox.stats.token_requests, dt_sandbox.stats.report_requests) == (1, 1)
+    assert not raw_report_path(data, dt.date(2026, 10, 31), APP).parent.exists()

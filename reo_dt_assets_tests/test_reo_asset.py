@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -22,7 +20,7 @@ from reo_dt_assets.reo.client import MAX_UNRECORDED
 from reo_dt_assets.reo.payload import payload_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
-from reo_dt_assets_tests.conftest import all_resources
+from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
 
 DAY = dt.date(2026, 11, 20)
 APP = "148721"
@@ -126,6 +124,9 @@ def test_failed_events_fail_the_asset_and_are_retried_alone(
     ledger = _ledger(tmp_path)
     failed = {event for event, status in ledger.items() if status == "failed"}
     assert failed and "delivered" in ledger.values()
+    step, message = step_failure(first)
+    assert step == "reo_usage_events"
+    assert f"{len(failed)} events of {APP} on {DAY} are not delivered" in message
     before = len(reo_sandbox.received)
     reo_sandbox.faults.error_rate = 0.0
     second = _deliver(dt_sandbox, reo_sandbox, tmp_path)
@@ -153,9 +154,9 @@ def test_wrong_key_stops_at_once_naming_the_variable(
     _load(dt_sandbox, tmp_path)
     result = _deliver(dt_sandbox, reo_sandbox, tmp_path, reo_key="not-the-key", concurrency=4)
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "REO_API_KEY" in str(failure.event_specific_data)
-    assert "not-the-key" not in str(failure.event_specific_data)
+    step, message = step_failure(result)
+    assert step == "reo_usage_events" and "REO_API_KEY" in message
+    assert "not-the-key" not in message
     assert reo_sandbox.requests <= 4 and reo_sandbox.received == []
     with duckdb.connect(str(tmp_path / "reo_dt.duckdb"), read_only=True) as conn:
         rows = conn.execute("SELECT status, last_error FROM reo_event_deliveries").fetchall()
@@ -188,7 +189,7 @@ def test_directory_enrichment(
 KILLED_CHILD = """
 import sys, dagster as dg
 from pathlib import Path
-from reo_dt_assets_tests.conftest import all_resources
+from reo_dt_assets_tests.helpers import all_resources
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 dt_url, reo_url, data_dir, key = sys.argv[1:]
 dg.materialize([reo_usage_events], partition_key=key,
@@ -196,6 +197,7 @@ dg.materialize([reo_usage_events], partition_key=key,
 """
 
 
+@pytest.mark.slow
 def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
     with DTSandbox(rows=4000) as dt_sandbox, ReoSandbox() as reo:
         _load(dt_sandbox, tmp_path)
@@ -205,11 +207,16 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
-        while len(reo.received) < 350 and child.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+        try:
+
+            def mid_delivery() -> bool:
+                assert child.poll() is None, "the child ended before it was killed"
+                return len(reo.received) >= 350
+
+            wait_for("350 events received", mid_delivery, timeout=120, every=0.02)
+        finally:
+            child.kill()
+            child.wait(timeout=30)
         confirmed = {e for e, status in _ledger(tmp_path).items() if status == "delivered"}
         users = _expected_users(dt_sandbox)
         assert 0 < len(confirmed) < len(users)  # killed in the middle, some confirmations kept
@@ -244,8 +251,7 @@ def test_partition_not_loaded_fails_and_sends_nothing(
         raise_on_error=False,
     )
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "materialize user_revenue" in str(failure.event_specific_data)
+    assert "materialize user_revenue" in step_failure(result)[1]
     assert reo_sandbox.requests == 0
 
 
@@ -290,6 +296,5 @@ def test_missing_directory_file_fails_naming_the_setting(
     _load(dt_sandbox, tmp_path)
     result = _deliver(dt_sandbox, reo_sandbox, tmp_path, directory=str(tmp_path / "nope.csv"))
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "REO_DT_USER_DIRECTORY" in str(failure.event_specific_data)
+    assert "REO_DT_USER_DIRECTORY" in step_failure(result)[1]
     assert reo_sandbox.requests == 0

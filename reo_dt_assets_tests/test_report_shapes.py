@@ -22,7 +22,7 @@ from reo_dt_assets.defs.revenue.checks import user_revenue_checks
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.generator import ReportShape
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
-from reo_dt_assets_tests.conftest import all_resources
+from reo_dt_assets_tests.helpers import all_resources
 
 DAY = dt.date(2026, 11, 20)
 APP = "203945"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +19,7 @@ from reo_dt_assets.defs.revenue.checks import user_revenue_checks
 from reo_dt_assets.revenue.store import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.schema import USER_REVENUE
-from reo_dt_assets_tests.conftest import all_resources
+from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
 
 DAY = dt.date(2026, 11, 20)
 APP = "148721"
@@ -132,9 +132,9 @@ def test_bad_input_fails_and_changes_nothing(
     dt_sandbox.overrides[(DAY, APP)] = body
     result = _run(dt_sandbox, tmp_path)
     assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert failure.step_key == "user_revenue"
-    assert message in str(failure.event_specific_data)
+    step, failure = step_failure(result)
+    assert step == "user_revenue"
+    assert message in failure
     assert _table(tmp_path) == before
 
 
@@ -144,7 +144,14 @@ def test_missing_column_is_blocked_before_the_table(dt_sandbox: DTSandbox, tmp_p
     dt_sandbox.overrides[(DAY, APP)] = (HEADER.replace(",Revenue", "") + "\r\n").encode()
     result = _run(dt_sandbox, tmp_path)
     assert not result.success
-    assert not result.asset_materializations_for_node("user_revenue")  # the check blocked it
+    step, failure = step_failure(result)
+    assert step == "dt_user_level_report_dt_user_level_report_columns"
+    assert "1 blocking asset check failed" in failure
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed
+    assert "missing required columns ['Revenue']" in (check.description or "")
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert "user_revenue" not in started  # the check blocked it
     assert _table(tmp_path) == before
 
 
@@ -161,34 +168,73 @@ def test_check_queries_catch_a_tampered_table(dt_sandbox: DTSandbox, tmp_path: P
 
 
 PARALLEL_CHILD = """
-import sys, dagster as dg
+import sys
 from pathlib import Path
-from reo_dt_assets_tests.conftest import all_resources
+import dagster as dg
+import duckdb
+from reo_dt_assets_tests.helpers import all_resources
 from reo_dt_assets_tests.test_user_revenue_asset import ASSETS
-url, data_dir, key = sys.argv[1:]
+url, data_dir, key, met_lock = sys.argv[1:]
+connect = duckdb.connect
+
+def connect_and_tell(*args, **kwargs):
+    # What DuckDBResource calls (and retries on IOException): the real connect, watched, so
+    # the test learns that this process met the write lock the test holds.
+    try:
+        return connect(*args, **kwargs)
+    except duckdb.IOException as error:
+        told = Path(met_lock)
+        if not told.exists():  # the first time says it; written whole, then renamed into place
+            told.with_suffix(".part").write_text(str(error))
+            told.with_suffix(".part").replace(told)
+        raise
+
+duckdb.connect = connect_and_tell
 result = dg.materialize(ASSETS, partition_key=key, resources=all_resources(url, Path(data_dir)))
 print("OK" if result.success else "FAILED")
 """
 
 
+@pytest.mark.slow
 def test_parallel_runs_of_different_partitions(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
-    """Four processes write four partitions at once while the file is locked for a while."""
+    """Four processes write four partitions of one DuckDB file; its write lock is held until
+    each of them has met it, so each must wait for it (and then for the others)."""
     days = [DAY - dt.timedelta(days=n) for n in range(4)]
     database = tmp_path / "reo_dt.duckdb"
-    holder = duckdb.connect(str(database))  # hold the writer lock: every child must wait
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", PARALLEL_CHILD, dt_sandbox.url, str(tmp_path), f"{APP}|{day}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        for day in days
-    ]
-    time.sleep(6.0)  # the children start, fetch their reports and wait on the lock
-    holder.close()
-    outputs = [child.communicate(timeout=240)[0].strip() for child in children]
-    assert outputs == ["OK"] * 4
+    met = [tmp_path / f"{day}.met-lock" for day in days]
+    logs = [tmp_path / f"{day}.log" for day in days]
+    holder = duckdb.connect(str(database))  # the writer lock, until every child has met it
+    children: list[subprocess.Popen] = []
+    try:
+        for day, told, log in zip(days, met, logs, strict=True):
+            arguments = [dt_sandbox.url, str(tmp_path), f"{APP}|{day}", str(told)]
+            with log.open("w") as stderr:
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", PARALLEL_CHILD, *arguments],
+                        stdout=subprocess.PIPE,
+                        stderr=stderr,
+                        text=True,
+                    )
+                )
+
+        def all_met() -> bool:
+            for child, log in zip(children, logs, strict=True):
+                assert child.poll() is None, log.read_text()[-3000:]  # it cannot finish yet
+            return all(told.exists() for told in met)
+
+        wait_for("every child met the write lock", all_met, timeout=120)
+        for told in met:  # the lock they met is this test's
+            assert "Conflicting lock is held" in told.read_text()
+            assert f"(PID {os.getpid()})" in told.read_text()
+        holder.close()
+        outputs = [child.communicate(timeout=240)[0].strip() for child in children]
+    finally:
+        holder.close()
+        for child in children:
+            child.kill()
+            child.wait()
+    assert outputs == ["OK"] * 4, [log.read_text()[-2000:] for log in logs]
     with duckdb.connect(str(database), read_only=True) as conn:
         assert conn.execute(
             "SELECT count(DISTINCT report_date), count(*) = count(DISTINCT "

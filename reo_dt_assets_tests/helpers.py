@@ -1,0 +1,121 @@
+"""Helpers the tests share: clients and resources aimed at the sandboxes, waits, run failures.
+
+Fixtures live in ``conftest.py``; this is a plain module, so tests and the child processes some
+of them start import it like any other.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import dagster as dg
+
+from reo_dt_assets import settings
+from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
+from reo_dt_assets.http_retry import RetryPolicy
+from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, DTSandbox
+from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
+T = TypeVar("T")
+
+
+def make_client(sandbox: DTSandbox, **overrides: object) -> DigitalTurbineClient:
+    options: dict = {
+        "retry": FAST_RETRY,
+        "poll_initial_seconds": 0.01,
+        "poll_max_seconds": 0.05,
+        "poll_deadline_seconds": 10.0,
+        "timeout_seconds": 5.0,
+    }
+    options.update(overrides)
+    return DigitalTurbineClient(
+        options.pop("client_id", sandbox.client_id),
+        options.pop("client_secret", sandbox.client_secret),
+        sandbox.url,
+        **options,
+    )
+
+
+def point_at_sandboxes(
+    dt_url: str, reo_url: str = "http://127.0.0.1:9", reo_key: str = SANDBOX_API_KEY
+) -> None:
+    """Set the variables production reads, as an operator would (restored after each test)."""
+    os.environ.update(
+        {
+            settings.DT_CLIENT_ID: SANDBOX_CLIENT_ID,
+            settings.DT_CLIENT_SECRET: SANDBOX_CLIENT_SECRET,
+            settings.DT_REPORTING_BASE_URL: dt_url,
+            settings.REO_API_KEY: reo_key,
+            settings.REO_INGEST_BASE_URL: reo_url,
+        }
+    )
+
+
+def dt_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, object]:
+    """Resources as production wires them, aimed at a DT sandbox, with fast polling."""
+    from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+
+    point_at_sandboxes(dt_url)
+    options: dict = {
+        "retry_base_seconds": 0.01,
+        "poll_initial_seconds": 0.01,
+        "poll_max_seconds": 0.05,
+        "retention_days": 0,  # the tests use fixed dates
+    }
+    options.update(overrides)
+    return {
+        "digital_turbine": DigitalTurbineResource(**options),
+        "storage": StorageResource(data_dir=str(data_dir)),
+    }
+
+
+def all_resources(
+    dt_url: str,
+    data_dir: Path,
+    reo_url: str = "http://127.0.0.1:9",
+    *,
+    reo_key: str = SANDBOX_API_KEY,
+    directory: str = "",
+    **reo_overrides: object,
+) -> dict[str, object]:
+    """Every resource, aimed at the sandboxes, the DuckDB file in ``data_dir``."""
+    from dagster_duckdb import DuckDBResource
+
+    from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
+
+    resources = dt_resources(dt_url, data_dir)
+    point_at_sandboxes(dt_url, reo_url, reo_key)
+    reo_options: dict = {"concurrency": 8, "retry_base_seconds": 0.01}
+    reo_options.update(reo_overrides)
+    return {
+        **resources,
+        "duckdb": DuckDBResource(database=str(data_dir / "reo_dt.duckdb")),
+        "reo": ReoResource(**reo_options),
+        "user_directory": UserDirectoryResource(source=directory),
+    }
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: float = 0.1) -> T:
+    """``probe()`` once it is truthy, polled every ``every`` s; fails after ``timeout`` s.
+
+    ``probe`` may itself assert, to fail at once when what it waits for can no longer happen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(every)
+
+
+def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str | None, str]:
+    """The step key and the message of the run's one step failure."""
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return failure.step_key, str(failure.event_specific_data)

@@ -32,5 +32,8 @@ lint: setup  ## ruff, pyright, and `dg check defs` (the code location loads)
 test: lint  ## lint, type-check, then every test
 	$(BIN)/pytest
 
+test-fast: lint  ## lint, type-check, then every test not marked slow (the inner loop)
+	$(BIN)/pytest -m "not slow"
+
 clean:
 	rm -rf $(VENV) data .dagster_home

@@ -20,12 +20,6 @@ from reo_dt_assets_tests.helpers import REPO, make_client
 os.environ["REO_DT_APPS_FILE"] = str(REPO / "apps.toml")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "slow: end-to-end or multi-process, seconds each (make test-fast skips them)"
-    )
-
-
 @pytest.fixture(autouse=True)
 def _restore_environment() -> Iterator[None]:
     """Tests point the settings at their sandboxes; each starts from the same environment."""

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import dagster as dg
+import duckdb
 
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.http_retry import RetryPolicy
+from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, DTSandbox
 from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
 
@@ -119,3 +122,14 @@ def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str | None, str]:
     """The step key and the message of the run's one step failure."""
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     return failure.step_key, str(failure.event_specific_data)
+
+
+def file_ledger(path: Path) -> DeliveryLedger:
+    """The delivery ledger in the DuckDB file ``path``, a fresh connection per transaction."""
+
+    @contextmanager
+    def connect() -> Iterator[duckdb.DuckDBPyConnection]:
+        with duckdb.connect(str(path)) as conn:
+            yield conn
+
+    return DeliveryLedger(connect)

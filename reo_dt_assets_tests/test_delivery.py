@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-import duckdb
 
 from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.reo.client import ReoClient
 from reo_dt_assets.reo.delivery import DRY_RUN_NOTE, deliver
 from reo_dt_assets.reo.events import BuildResult, build_events
-from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets_tests.helpers import file_ledger
 
 DAY = dt.date(2026, 11, 20)
 LOG = logging.getLogger(__name__)
@@ -38,22 +34,13 @@ def _built(users: int) -> BuildResult:
     )
 
 
-def _ledger(path: Path) -> DeliveryLedger:
-    @contextmanager
-    def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-        with duckdb.connect(str(path)) as conn:
-            yield conn
-
-    return DeliveryLedger(connect)
-
-
 def _client(reo: ReoSandbox, api_key: str | None = None) -> ReoClient:
     retry = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.02)
     return ReoClient(api_key or reo.api_key, reo.url, concurrency=4, retry=retry)
 
 
 def test_dry_run_then_delivery_then_nothing_again(reo_sandbox: ReoSandbox, tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path / "ledger.duckdb")
+    ledger = file_ledger(tmp_path / "ledger.duckdb")
     built = _built(30)
     dry = deliver(built, ledger, None, date=DAY, app_id="1", log=LOG)
     assert (dry.to_send, dry.sent_now, len(dry.preview)) == (30, 0, 5)
@@ -70,7 +57,7 @@ def test_dry_run_then_delivery_then_nothing_again(reo_sandbox: ReoSandbox, tmp_p
 def test_refused_key_leaves_every_event_with_a_reason(
     reo_sandbox: ReoSandbox, tmp_path: Path
 ) -> None:
-    ledger = _ledger(tmp_path / "ledger.duckdb")
+    ledger = file_ledger(tmp_path / "ledger.duckdb")
     with _client(reo_sandbox, api_key="wrong-key") as client:
         outcome = deliver(_built(40), ledger, client, date=DAY, app_id="1", log=LOG)
     assert outcome.auth_error is not None and "REO_API_KEY" in outcome.auth_error

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from reo_dt_assets.reo.events import BuiltEvent
-from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.reo.sender import SendResult
+from reo_dt_assets_tests.helpers import file_ledger
 
 DAY = dt.date(2026, 11, 20)
-
-
-def _ledger(path: Path) -> DeliveryLedger:
-    @contextmanager
-    def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-        with duckdb.connect(str(path)) as conn:
-            yield conn
-
-    return DeliveryLedger(connect)
 
 
 def _event(n: int, revenue: float = 1.0) -> BuiltEvent:
@@ -40,7 +29,7 @@ def _rows(path: Path) -> dict[str, tuple]:
 
 def test_register_record_and_register_again(tmp_path: Path) -> None:
     path = tmp_path / "ledger.duckdb"
-    ledger = _ledger(path)
+    ledger = file_ledger(path)
     first = ledger.register(
         DAY,
         "1",
@@ -72,7 +61,7 @@ def test_register_record_and_register_again(tmp_path: Path) -> None:
 
 def test_a_delivered_event_is_never_downgraded(tmp_path: Path) -> None:
     path = tmp_path / "ledger.duckdb"
-    ledger = _ledger(path)
+    ledger = file_ledger(path)
     ledger.register(DAY, "1", [_event(1)], rejected={})
     ledger.record([SendResult("e1", True, 1, 200, None)])
     ledger.record([SendResult("e1", False, 1, 503, "late duplicate failure")])

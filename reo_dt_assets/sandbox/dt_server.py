@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from reo_dt_assets.sandbox.generator import GroundTruth, ReportShape, report_bytes
-from reo_dt_assets.sandbox.quiet import QuietServer
+from reo_dt_assets.sandbox.quiet import LoopbackService, QuietServer
 
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret-do-not-use-in-production"
@@ -77,7 +77,7 @@ class _Report:
     never_ready: bool = False
 
 
-class DTSandbox:
+class DTSandbox(LoopbackService):
     """Start with ``with DTSandbox() as dt: ...``; ``dt.url`` is the base URL to configure."""
 
     def __init__(
@@ -106,27 +106,6 @@ class DTSandbox:
         self._signing_key = secrets.token_bytes(16)
         self._lock = threading.Lock()
         self._server = QuietServer((host, port), _handler_for(self))
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> DTSandbox:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> DTSandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- data ----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from reo_dt_assets.sandbox.quiet import QuietServer
+from reo_dt_assets.sandbox.quiet import LoopbackService, QuietServer
 
 SANDBOX_API_KEY = "reo-sandbox-key"
 USER_ID_TYPES = {"EMAIL", "SOCIAL", "LINKEDIN", "GITHUB", "USERNAME"}
@@ -61,7 +61,7 @@ def _invalid(payload: Any) -> str:
     return ""
 
 
-class ReoSandbox:
+class ReoSandbox(LoopbackService):
     """Start with ``with ReoSandbox() as reo: ...``; ``reo.url`` is ``REO_INGEST_BASE_URL``."""
 
     def __init__(
@@ -84,25 +84,6 @@ class ReoSandbox:
         self.dropped_event_ids: list[str] = []
         self._lock = threading.Lock()
         self._server = QuietServer((host, port), _handler_for(self))
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> ReoSandbox:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> ReoSandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def counts(self) -> Counter[str]:
         """How many times each ``event_id`` was received."""

@@ -20,7 +20,7 @@ def test_raw_asset_is_partitioned_by_app_and_date() -> None:
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert {d.name for d in partitions.partitions_defs} == {"app", "date"}
     assert "148721|2026-11-20" in partitions.get_partition_keys()
-    assert asset.group_names_by_key[asset.key] == "digital_turbine"
+    assert asset.group_names_by_key[asset.key] == "ad_revenue"  # one group: the whole flow
     assert asset.op.pool == "dt_reporting"
 
 

@@ -6,12 +6,15 @@ from collections.abc import Iterator
 import dagster as dg
 
 from reo_dt_assets.defs.catalog import CATALOG
+from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.partitions import report_key
+from reo_dt_assets.defs.reo.assets import reo_usage_events
+from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.settings import lookback_days
 
 daily_revenue_events_job = dg.define_asset_job(
     name="daily_revenue_events_job",
-    selection=dg.AssetSelection.groups("digital_turbine", "revenue", "reo"),
+    selection=dg.AssetSelection.assets(dt_user_level_report, user_revenue, reo_usage_events),
     description="Raw DT report -> user_revenue -> Reo.Dev events, with every check, for one "
     "(app, day) partition.",
 )

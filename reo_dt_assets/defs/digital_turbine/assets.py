@@ -7,6 +7,7 @@ import dagster as dg
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.digital_turbine.client import (
@@ -20,7 +21,9 @@ from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
 
 @dg.asset(
     partitions_def=report_partitions,
-    group_name="digital_turbine",
+    group_name=GROUP,
+    owners=OWNERS,
+    tags=layer("raw"),
     kinds={"python", "csv"},
     pool=pools.DT_REPORTING,
     code_version="1",

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.revenue.assets import user_revenue
@@ -25,7 +26,9 @@ class ReoDeliveryConfig(dg.Config):
 @dg.asset(
     partitions_def=report_partitions,
     deps=[user_revenue],
-    group_name="reo",
+    group_name=GROUP,
+    owners=OWNERS,
+    tags=layer("delivery"),
     kinds={"python", "duckdb"},
     pool=pools.REO_DELIVERY,
     code_version="1",

@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.digital_turbine.raw import raw_report_path
@@ -35,7 +36,9 @@ def column_schema(table: Table) -> dg.TableSchema:
 @dg.asset(
     partitions_def=report_partitions,
     deps=[dt_user_level_report],
-    group_name="revenue",
+    group_name=GROUP,
+    owners=OWNERS,
+    tags=layer("table"),
     kinds={"duckdb", "polars"},
     pool=pools.DUCKDB_WRITER,
     code_version="1",

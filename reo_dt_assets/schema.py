@@ -99,3 +99,25 @@ DELIVERIES = Table(
         Column("delivered_at", "TIMESTAMP", "confirmed by Reo.Dev (UTC)", nullable=True),
     ),
 )
+
+#: The daily view across apps: one row per (day, catalog app), loaded or not, so a missing app is
+#: a row that says so rather than an absent one.
+DAILY_REVENUE = Table(
+    name="daily_revenue",
+    key=("report_date", "app_id"),
+    columns=(
+        Column("report_date", "DATE", "UTC day"),
+        Column("app_id", "VARCHAR", "DT app ID of the catalog"),
+        Column("loaded", "BOOLEAN", "user_revenue has the (app, day) partition"),
+        Column("users", "BIGINT", "users in user_revenue"),
+        Column("users_with_user_id", "BIGINT", "users keyed by a publisher User ID"),
+        Column("impressions", "BIGINT", "impressions of those users"),
+        Column("revenue_usd", "DOUBLE", "revenue tied to a user, USD"),
+        Column("unattributed_revenue_usd", "DOUBLE", "masked or unidentified revenue, USD"),
+        Column("events", "BIGINT", "Reo.Dev events in the delivery ledger"),
+        Column("events_delivered", "BIGINT", "of those, confirmed by Reo.Dev"),
+        Column("revenue_change_pct", "DOUBLE", "revenue vs the day before, %", nullable=True),
+        Column("users_change_pct", "DOUBLE", "users vs the day before, %", nullable=True),
+        Column("rolled_up_at", "TIMESTAMP", "when this row was written (UTC)"),
+    ),
+)

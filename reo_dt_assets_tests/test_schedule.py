@@ -5,7 +5,11 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from reo_dt_assets.defs.schedules import daily_revenue_events_schedule, partitions_due
+from reo_dt_assets.defs.schedules import (
+    daily_revenue_events_schedule,
+    daily_rollup_schedule,
+    partitions_due,
+)
 from reo_dt_assets.settings import lookback_days
 
 
@@ -37,3 +41,14 @@ def test_bad_lookback_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REO_DT_LOOKBACK_DAYS", "two")
     with pytest.raises(ValueError, match="REO_DT_LOOKBACK_DAYS='two'"):
         lookback_days()
+
+
+def test_rollup_follows_an_hour_later_for_the_same_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REO_DT_LOOKBACK_DAYS", "2")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 22, 13, 30, tzinfo=dt.UTC)
+    )
+    requests = list(daily_rollup_schedule(context))  # type: ignore[arg-type]
+    keys = [r.partition_key for r in requests if isinstance(r, dg.RunRequest)]
+    assert keys == ["2026-11-21", "2026-11-20", "2026-11-19"]
+    assert daily_rollup_schedule.cron_schedule == "30 13 * * *"

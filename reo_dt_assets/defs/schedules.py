@@ -1,4 +1,9 @@
-"""The daily job over all three layers, and its schedule: yesterday plus a lookback, every app."""
+"""The daily jobs and their schedules: yesterday plus a lookback, every app, then the rollup.
+
+12:30 UTC pulls, loads and delivers each (app, day); 13:30 UTC rolls each of those days up
+across apps, once the per-app runs are done (they take minutes; an app still failing then shows
+as a hole in the rollup, and its retry's success is rolled up the next day, in the lookback).
+"""
 
 import datetime as dt
 from collections.abc import Iterator
@@ -6,6 +11,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from reo_dt_assets.defs.catalog import CATALOG
+from reo_dt_assets.defs.daily.assets import daily_revenue
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.partitions import report_key
 from reo_dt_assets.defs.reo.assets import reo_usage_events
@@ -20,10 +26,15 @@ daily_revenue_events_job = dg.define_asset_job(
 )
 
 
+def days_due(today: dt.date, lookback: int) -> list[dt.date]:
+    """Yesterday and the ``lookback`` days before it, within the catalog's partitions."""
+    days = [today - dt.timedelta(days=n) for n in range(1, lookback + 2)]
+    return [day for day in days if day >= CATALOG.start_date]
+
+
 def partitions_due(today: dt.date, lookback: int) -> Iterator[tuple[str, dt.date]]:
-    """(app, day) for yesterday and the ``lookback`` days before it, within each app's start."""
-    for days_ago in range(1, lookback + 2):
-        day = today - dt.timedelta(days=days_ago)
+    """(app, day) for each day due, within each app's start."""
+    for day in days_due(today, lookback):
         for app in CATALOG.apps:
             if day >= max(CATALOG.start_date, app.start_date or CATALOG.start_date):
                 yield app.app_id, day
@@ -47,3 +58,23 @@ def daily_revenue_events_schedule(
             partition_key=report_key(app_id, day),
             tags={"reo_dt/scheduled_for": today.isoformat()},
         )
+
+
+daily_rollup_job = dg.define_asset_job(
+    name="daily_rollup_job",
+    selection=dg.AssetSelection.assets(daily_revenue),
+    description="daily_revenue and its checks for one day, across every app of the catalog.",
+)
+
+
+@dg.schedule(
+    job=daily_rollup_job,
+    cron_schedule="30 13 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="13:30 UTC, an hour after the per-app runs: the same days rolled up across apps.",
+)
+def daily_rollup_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
+    today = context.scheduled_execution_time.date()
+    for day in days_due(today, lookback_days()):
+        yield dg.RunRequest(run_key=f"{day}@{today}", partition_key=day.isoformat())

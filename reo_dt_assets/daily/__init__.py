@@ -1,0 +1,1 @@
+"""The daily view across apps: the rollup table and its checks (no Dagster)."""

@@ -1,0 +1,105 @@
+"""The ``daily_revenue`` rollup: one row per (day, catalog app), written from the loaded tables.
+
+A day is replaced in one transaction, so re-running it after a late app lands is safe. An app of
+the catalog without its partition gets a row with ``loaded = false`` and zeros: the coverage
+check and the UI see the hole instead of an absent row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import duckdb
+import polars as pl
+
+from reo_dt_assets.revenue.store import ensure_tables
+from reo_dt_assets.schema import (
+    DAILY_REVENUE,
+    DELIVERIES,
+    REVENUE_PARTITIONS,
+    USER_REVENUE,
+)
+
+_ROLLUP = f"""
+WITH apps AS (SELECT unnest($apps::VARCHAR[]) AS app_id),
+users AS (
+    SELECT app_id, count(*) AS users,
+           count(*) FILTER (WHERE user_key_type = 'user_id') AS users_with_user_id,
+           sum(impressions) AS impressions, sum(revenue_usd) AS revenue_usd
+    FROM {USER_REVENUE.name} WHERE report_date = $day GROUP BY app_id
+),
+ledger AS (
+    SELECT app_id, count(*) AS events,
+           count(*) FILTER (WHERE status = 'delivered') AS events_delivered
+    FROM {DELIVERIES.name} WHERE report_date = $day GROUP BY app_id
+),
+previous AS (
+    SELECT app_id, revenue_usd, users FROM {DAILY_REVENUE.name}
+    WHERE report_date = $day - INTERVAL 1 DAY AND loaded
+)
+SELECT $day AS report_date, a.app_id, p.app_id IS NOT NULL AS loaded,
+       coalesce(u.users, 0) AS users, coalesce(u.users_with_user_id, 0) AS users_with_user_id,
+       coalesce(u.impressions, 0) AS impressions, coalesce(u.revenue_usd, 0) AS revenue_usd,
+       coalesce(p.unattributed_revenue_usd, 0) AS unattributed_revenue_usd,
+       coalesce(l.events, 0) AS events, coalesce(l.events_delivered, 0) AS events_delivered,
+       CASE WHEN p.app_id IS NOT NULL AND v.revenue_usd > 0
+            THEN (coalesce(u.revenue_usd, 0) - v.revenue_usd) / v.revenue_usd * 100 END
+           AS revenue_change_pct,
+       CASE WHEN p.app_id IS NOT NULL AND v.users > 0
+            THEN (coalesce(u.users, 0) - v.users) / v.users * 100 END AS users_change_pct,
+       $now AS rolled_up_at
+FROM apps a
+LEFT JOIN {REVENUE_PARTITIONS.name} p ON p.report_date = $day AND p.app_id = a.app_id
+LEFT JOIN users u ON u.app_id = a.app_id
+LEFT JOIN ledger l ON l.app_id = a.app_id
+LEFT JOIN previous v ON v.app_id = a.app_id
+ORDER BY a.app_id
+"""
+
+
+def write_day(
+    conn: duckdb.DuckDBPyConnection, day: dt.date, app_ids: Sequence[str], now: dt.datetime
+) -> pl.DataFrame:
+    """Replace ``day``'s rows for the catalog apps ``app_ids``; return them."""
+    ensure_tables(conn)
+    for table in (DELIVERIES, DAILY_REVENUE):
+        conn.execute(table.ddl())
+    rows = conn.sql(_ROLLUP, params={"day": day, "apps": list(app_ids), "now": now}).pl()
+    columns = ", ".join(DAILY_REVENUE.column_names)
+    conn.register("staged_daily_revenue", rows.to_arrow())
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(f"DELETE FROM {DAILY_REVENUE.name} WHERE report_date = ?", [day])
+            conn.execute(
+                f"INSERT INTO {DAILY_REVENUE.name} ({columns}) "
+                f"SELECT {columns} FROM staged_daily_revenue"
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.unregister("staged_daily_revenue")
+    return rows
+
+
+def same_weekday_history(
+    conn: duckdb.DuckDBPyConnection, day: dt.date, weeks: int = 4
+) -> pl.DataFrame:
+    """Loaded rows of the same weekday over the ``weeks`` weeks before ``day``."""
+    conn.execute(DAILY_REVENUE.ddl())
+    days = [day - dt.timedelta(weeks=n) for n in range(1, weeks + 1)]
+    return conn.sql(
+        f"SELECT report_date, app_id, users, revenue_usd FROM {DAILY_REVENUE.name} "
+        "WHERE loaded AND report_date IN (SELECT unnest($days::DATE[]))",
+        params={"days": days},
+    ).pl()
+
+
+def day_rows(conn: duckdb.DuckDBPyConnection, day: dt.date) -> pl.DataFrame:
+    conn.execute(DAILY_REVENUE.ddl())
+    return conn.sql(
+        f"SELECT * FROM {DAILY_REVENUE.name} WHERE report_date = ? ORDER BY app_id", params=[day]
+    ).pl()

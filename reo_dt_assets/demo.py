@@ -3,29 +3,28 @@
 Starts the DT and Reo.Dev sandboxes, points the settings at them, and runs the daily job (raw
 report -> user_revenue -> Reo.Dev events, with every check) for the last 7 days x every app of
 the catalog, recording the runs in the project's Dagster instance (``.dagster_home/``) so that
-``make ui`` shows them. Prints a line per day and where everything landed.
+``make ui`` shows them. Prints a line per day and where everything landed, and writes a
+one-page HTML report of the days (``reo_dt_assets.report``) for a person to look at.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 
+from reo_dt_assets import settings
 from reo_dt_assets.dev import prepare_home, start_sandboxes
+from reo_dt_assets.report import read_partitions, write_report
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
 class DaySummary:
-    users: int = 0
-    revenue_usd: float = 0.0
     events_sent: int = 0
     already_delivered: int = 0
     checks_passed: int = 0
@@ -46,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=7, help="days back from yesterday")
     args = parser.parse_args(argv)
     home = prepare_home()
+    data_dir, duckdb_path = settings.data_dir().resolve(), settings.duckdb_path().resolve()
     with ExitStack() as stack:
         start_sandboxes(stack)
         # Imported only now: the definitions read the settings above when they load.
@@ -73,8 +73,6 @@ def main(argv: list[str] | None = None) -> None:
                         raise_on_error=False,
                     )
                     checks = result.get_asset_check_evaluations()
-                    summary.users += int(_number(result, "user_revenue", "users"))
-                    summary.revenue_usd += _number(result, "user_revenue", "revenue_usd_total")
                     summary.events_sent += int(_number(result, "reo_usage_events", "sent_now"))
                     summary.already_delivered += int(
                         _number(result, "reo_usage_events", "already_delivered")
@@ -82,18 +80,20 @@ def main(argv: list[str] | None = None) -> None:
                     summary.checks += len(checks)
                     summary.checks_passed += sum(c.passed for c in checks)
                     summary.failed += 0 if result.success else 1
+                # Users and revenue as loaded, exact: the metadata rounds money to the cent.
+                loaded = read_partitions(duckdb_path, day, day)
                 print(
-                    f"{day}  {len(CATALOG.app_ids):>4}  {summary.users:>6}  "
-                    f"{summary.revenue_usd:>12.2f}  {summary.events_sent:>11}  "
+                    f"{day}  {len(CATALOG.app_ids):>4}  {sum(p.users for p in loaded):>6}  "
+                    f"{sum(p.revenue_usd for p in loaded):>12.2f}  {summary.events_sent:>11}  "
                     f"{summary.already_delivered:>11}  "
                     f"{summary.checks_passed}/{summary.checks} passed"
                     + (f"  ({summary.failed} runs FAILED)" if summary.failed else ""),
                     flush=True,
                 )
-    data_dir = Path(os.environ.get("REO_DT_DATA_DIR") or "data").resolve()
-    duckdb_path = Path(os.environ.get("REO_DT_DUCKDB_PATH") or data_dir / "reo_dt.duckdb")
+    report = write_report(duckdb_path, days[0], days[-1], data_dir / "report.html")
     print(f"\nRaw reports: {data_dir}/raw/digital_turbine/user_level/date=*/app_id=*.csv")
-    print(f"DuckDB:      {duckdb_path.resolve()} (user_revenue, reo_event_deliveries)")
+    print(f"DuckDB:      {duckdb_path} (user_revenue, reo_event_deliveries)")
+    print(f"Report:      {report} (revenue per app per day, events delivered)")
     print("UI on the same instance: make ui, then open http://127.0.0.1:3000")
     failed = sum(s.failed for s in summaries.values())
     if failed:

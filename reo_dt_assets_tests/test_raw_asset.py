@@ -59,6 +59,7 @@ def test_materializes_partition_with_metadata(dt_sandbox: DTSandbox, tmp_path: P
     assert meta["dagster/row_count"] == truth.rows == 400
     assert str(meta["header"]).startswith("Ad Network Name, Ad Unit ID")  # the documented table
     assert {"sha256", "dt_report_id", "seconds"} <= meta.keys()
+    assert "" not in meta.values()  # no blank cells in the UI
     assert _check(result).passed
 
 

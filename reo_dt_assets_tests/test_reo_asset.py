@@ -20,6 +20,7 @@ from reo_dt_assets.reo.client import MAX_UNRECORDED
 from reo_dt_assets.reo.payload import payload_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets.schema import DELIVERIES
 from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
 
 DAY = dt.date(2026, 11, 20)
@@ -98,6 +99,12 @@ def test_every_event_once_with_faults(
         device_only,
     )
     assert set(_ledger(tmp_path).values()) == {"delivered"}
+    # The ledger described as the table it is, and no blank cell.
+    assert meta["ledger_rows"] == len(users)
+    assert meta["dagster/table_name"] == "reo_dt.main.reo_event_deliveries"
+    assert [c.name for c in meta["dagster/column_schema"].columns] == DELIVERIES.column_names
+    assert meta["events_per_second"] > 0
+    assert "" not in meta.values()
 
 
 def test_rematerializing_sends_nothing_again(
@@ -112,6 +119,7 @@ def test_rematerializing_sends_nothing_again(
     assert len(reo_sandbox.received) == received
     meta = _meta(again)
     assert (meta["sent_now"], meta["already_delivered"]) == (0, meta["built"])
+    assert "events_per_second" not in meta  # nothing sent, no rate
 
 
 def test_failed_events_fail_the_asset_and_are_retried_alone(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,13 +70,18 @@ def test_table_matches_ground_truth_and_checks_pass(dt_sandbox: DTSandbox, tmp_p
     [materialization] = result.asset_materializations_for_node("user_revenue")
     meta = materialization.metadata
     assert meta["dagster/row_count"].value == len(truth.users)
-    assert meta["revenue_usd_total"].value == pytest.approx(
-        (truth.total.revenue_nanos - truth.unattributed.revenue_nanos) / 1e9, abs=1e-6
-    )
-    assert meta["unattributed_revenue_usd"].value == pytest.approx(
-        truth.unattributed.revenue_usd, abs=1e-9
-    )
-    assert "| user_key |" in str(meta["top_users"].value)
+    # Money to the cent in the metadata; the table keeps the exact values (above).
+    users_usd = (truth.total.revenue_nanos - truth.unattributed.revenue_nanos) / 1e9
+    for key, exact in (
+        ("revenue_usd_total", users_usd),
+        ("unattributed_revenue_usd", truth.unattributed.revenue_usd),
+    ):
+        value = meta[key].value
+        assert isinstance(value, float), key
+        assert value == round(value, 2) == pytest.approx(exact, abs=0.005 + 1e-9), key
+    top = str(meta["top_users"].value).splitlines()
+    assert top[0] == "| user_key | user_key_type | impressions | revenue_usd |"
+    assert all(re.fullmatch(r"\| .+ \| \d+\.\d\d \|", line) for line in top[2:])  # cents
     assert isinstance(meta["dagster/column_schema"].value, dg.TableSchema)
 
 

@@ -72,8 +72,8 @@ def dt_user_level_report(
             "bytes": report.bytes,
             "sha256": report.sha256,
             "dagster/row_count": rows,
-            "dt_report_id": report.report_id,
-            "header": ", ".join(header),
+            "dt_report_id": report.report_id or "none",
+            "header": ", ".join(header) or "none",
             "seconds": round(report.seconds, 3),
             "polls": report.polls,
         }

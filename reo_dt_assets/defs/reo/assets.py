@@ -12,10 +12,12 @@ from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.defs.tables import column_schema, table_name
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.revenue.store import event_users, partition_loaded
+from reo_dt_assets.schema import DELIVERIES
 
 
 class ReoDeliveryConfig(dg.Config):
@@ -86,6 +88,10 @@ def reo_usage_events(
         "enriched_from_directory": built.enriched,
         "dry_run": config.dry_run,
         "sent_now": outcome.sent_now,
+        # The delivery ledger, described as the table it is.
+        "dagster/table_name": table_name(duckdb.database, DELIVERIES),
+        "dagster/column_schema": column_schema(DELIVERIES),
+        "ledger_rows": sum(ledger.status_counts(date, app_id).values()),
     }
     if config.dry_run:
         metadata.update(

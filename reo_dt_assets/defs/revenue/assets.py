@@ -13,24 +13,11 @@ from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_part
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.retries import mark_not_retryable
+from reo_dt_assets.defs.tables import column_schema, table_name
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.parse import BadReportError, parse_report
 from reo_dt_assets.revenue.store import write_partition
-from reo_dt_assets.schema import USER_REVENUE, Table
-
-
-def column_schema(table: Table) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                c.name,
-                c.type,
-                description=c.description,
-                constraints=dg.TableColumnConstraints(nullable=c.nullable),
-            )
-            for c in table.columns
-        ]
-    )
+from reo_dt_assets.schema import USER_REVENUE
 
 
 @dg.asset(
@@ -84,12 +71,13 @@ def user_revenue(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": users.height,
-            "dagster/table_name": f"{Path(duckdb.database).stem}.main.{USER_REVENUE.name}",
+            "dagster/table_name": table_name(duckdb.database, USER_REVENUE),
             "dagster/column_schema": column_schema(USER_REVENUE),
             "users": users.height,
-            "revenue_usd_total": float(users["revenue_usd"].sum()),
+            # Money to the cent for display; the exact values stay in DuckDB.
+            "revenue_usd_total": round(float(users["revenue_usd"].sum()), 2),
             "impressions_total": int(users["impressions"].sum()),
-            "unattributed_revenue_usd": parsed.unattributed_revenue_usd,
+            "unattributed_revenue_usd": round(parsed.unattributed_revenue_usd, 2),
             "unattributed_rows": parsed.unattributed_rows,
             "raw_rows": parsed.raw_rows,
             "top_users": dg.MetadataValue.md(_markdown(top.rows(), top.columns)),
@@ -100,6 +88,6 @@ def user_revenue(
 def _markdown(rows: list[tuple], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [f"{v:.6f}" if isinstance(v, float) else str(v) for v in row]
+        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row]  # USD
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

@@ -13,7 +13,8 @@ from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import daily
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.reo.assets import reo_usage_events
-from reo_dt_assets.defs.revenue.assets import column_schema, user_revenue
+from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.schema import DAILY_REVENUE
 
 

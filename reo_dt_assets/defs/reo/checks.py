@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from reo_dt_assets.defs.digital_turbine.partitions import report_of
+from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.verdicts import check_result
 from reo_dt_assets.reo.ledger import DeliveryLedger
@@ -19,18 +19,21 @@ from reo_dt_assets.revenue.store import user_id_totals
             "payloads_match_contract",
             asset=reo_usage_events,
             blocking=True,
+            partitions_def=report_partitions,
             description="Every recorded payload not rejected meets the contract.",
         ),
         dg.AssetCheckSpec(
             "every_event_accounted_for",
             asset=reo_usage_events,
             blocking=True,
+            partitions_def=report_partitions,
             description="Every event is delivered or carries a recorded reason.",
         ),
         dg.AssetCheckSpec(
             "revenue_matches_user_revenue",
             asset=reo_usage_events,
             blocking=True,
+            partitions_def=report_partitions,
             description="Events' revenue = the partition's revenue of users "
             "with a User ID in user_revenue.",
         ),
@@ -44,4 +47,4 @@ def reo_usage_events_checks(
     with duckdb.get_connection() as conn:
         users, revenue = user_id_totals(conn, date, app_id)
     for verdict in events_verdicts(events, users, revenue):
-        yield check_result(verdict)
+        yield check_result(verdict, context.partition_key)

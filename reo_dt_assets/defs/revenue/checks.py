@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from reo_dt_assets.defs.digital_turbine.partitions import report_of
+from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.verdicts import check_result
@@ -31,24 +31,28 @@ from reo_dt_assets.schema import USER_REVENUE
             "schema_matches_contract",
             asset=user_revenue,
             blocking=True,
+            partitions_def=report_partitions,
             description="Column names, types and nullability match the contract.",
         ),
         dg.AssetCheckSpec(
             "key_is_unique",
             asset=user_revenue,
             blocking=True,
+            partitions_def=report_partitions,
             description="(report_date, app_id, user_key) is unique.",
         ),
         dg.AssetCheckSpec(
             "amounts_not_negative",
             asset=user_revenue,
             blocking=True,
+            partitions_def=report_partitions,
             description="revenue_usd >= 0 and impressions >= 0.",
         ),
         dg.AssetCheckSpec(
             "reconciles_with_raw_report",
             asset=user_revenue,
             blocking=True,
+            partitions_def=report_partitions,
             description="Users + unattributed = the raw CSV's rows, impressions "
             f"(exactly) and revenue (within {REVENUE_TOLERANCE_USD} USD).",
         ),
@@ -65,4 +69,4 @@ def user_revenue_checks(
         negatives = negative_rows(conn, date, app_id) if not problems else 0
         loaded = loaded_totals(conn, date, app_id) if not problems else None
     for verdict in table_verdicts(problems, duplicates, negatives, loaded, raw):
-        yield check_result(verdict)
+        yield check_result(verdict, context.partition_key)

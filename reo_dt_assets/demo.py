@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         from reo_dt_assets.defs.catalog import CATALOG
         from reo_dt_assets.defs.digital_turbine.partitions import report_key
 
-        job = defs().resolve_job_def("daily_revenue_events_job")
+        definitions = defs()
+        job = definitions.resolve_job_def("daily_revenue_events_job")
+        rollup = definitions.resolve_job_def("daily_rollup_job")
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days = [yesterday - dt.timedelta(days=n) for n in range(args.days)][::-1]
         print(f"Dagster instance: {home}\n")
@@ -65,9 +67,10 @@ def main(argv: list[str] | None = None) -> None:
         with dg.DagsterInstance.get() as instance:
             for day in days:
                 summary = summaries.setdefault(day, DaySummary())
-                for app_id in CATALOG.app_ids:
-                    result = job.execute_in_process(
-                        partition_key=report_key(app_id, day),
+                runs = [(job, report_key(app_id, day)) for app_id in CATALOG.app_ids]
+                for run_job, partition_key in [*runs, (rollup, day.isoformat())]:
+                    result = run_job.execute_in_process(
+                        partition_key=partition_key,
                         instance=instance,
                         run_config=QUIET,
                         raise_on_error=False,
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
     report = write_report(duckdb_path, days[0], days[-1], data_dir / "report.html")
     print(f"\nRaw reports: {data_dir}/raw/digital_turbine/user_level/date=*/app_id=*.csv")
-    print(f"DuckDB:      {duckdb_path} (user_revenue, reo_event_deliveries)")
+    print(f"DuckDB:      {duckdb_path} (user_revenue, reo_event_deliveries, daily_revenue)")
     print(f"Report:      {report} (revenue per app per day, events delivered)")
     print("UI on the same instance: make ui, then open http://127.0.0.1:3000")
     failed = sum(s.failed for s in summaries.values())

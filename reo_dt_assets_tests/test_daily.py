@@ -54,7 +54,7 @@ def test_rollup_matches_the_ground_truth_and_names_a_missing_app(
     _roll_up(dt_sandbox, tmp_path, DAY - dt.timedelta(days=1))
     missing = _roll_up(dt_sandbox, tmp_path, DAY)
     coverage = _checks(missing)["every_app_loaded_and_delivered"]
-    assert not coverage.passed
+    assert not coverage.passed and coverage.partition == DAY.isoformat()
     assert "203945 (not loaded)" in (coverage.description or "")
 
     _load(dt_sandbox, reo_sandbox, tmp_path, APPS[1], DAY)

@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 from reo_dt_assets.daily.store import day_rows, same_weekday_history
 from reo_dt_assets.daily.verdicts import anomaly_verdict, coverage_verdict
 from reo_dt_assets.defs.daily.assets import daily_revenue
+from reo_dt_assets.defs.digital_turbine.partitions import daily
 from reo_dt_assets.defs.verdicts import check_result
 
 
@@ -17,11 +18,13 @@ from reo_dt_assets.defs.verdicts import check_result
         dg.AssetCheckSpec(
             "every_app_loaded_and_delivered",
             asset=daily_revenue,
+            partitions_def=daily,
             description="Every catalog app has the day loaded and all its events delivered.",
         ),
         dg.AssetCheckSpec(
             "day_looks_like_its_weekday",
             asset=daily_revenue,
+            partitions_def=daily,
             description="Revenue and users of each app within 0.5-2x the median of the same "
             "weekday over the last four weeks (a warning).",
         ),

@@ -22,6 +22,7 @@ DT_FIRST_DATE = dt.date(2020, 2, 16)
 APP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 _APP_KEYS = {"app_id", "product_id", "activity_type", "environment", "start_date"}
+_TOP_KEYS = {"apps", "start_date", "start_days_ago"}
 
 
 class CatalogError(ValueError):
@@ -89,7 +90,12 @@ def _text(entry: Mapping[str, Any], key: str, where: str, *, required: bool) -> 
     return value.strip()
 
 
-def parse_catalog(document: Mapping[str, Any], source: str = "app catalog") -> Catalog:
+def parse_catalog(
+    document: Mapping[str, Any], source: str = "app catalog", today: dt.date | None = None
+) -> Catalog:
+    unknown_top = sorted(set(document) - _TOP_KEYS)
+    if unknown_top:
+        raise CatalogError(f"{source}: unknown keys {unknown_top}; allowed: {sorted(_TOP_KEYS)}")
     raw_apps = document.get("apps")
     if not isinstance(raw_apps, list) or not raw_apps:
         raise CatalogError(f"{source}: add at least one [[apps]] entry")
@@ -123,12 +129,26 @@ def parse_catalog(document: Mapping[str, Any], source: str = "app catalog") -> C
                 start_date=_date(start, f"{where}: 'start_date'") if start is not None else None,
             )
         )
+    if "start_date" in document and "start_days_ago" in document:
+        raise CatalogError(f"{source}: give 'start_date' or 'start_days_ago', not both")
     if "start_date" in document:
         start_date = _date(document["start_date"], f"{source}: top-level 'start_date'")
+    elif "start_days_ago" in document:
+        start_date = _days_ago(document["start_days_ago"], source, today)
     else:
         starts = [app.start_date for app in apps if app.start_date]
         start_date = min(starts) if starts else DT_FIRST_DATE
     return Catalog(apps=tuple(apps), start_date=start_date)
+
+
+def _days_ago(value: Any, source: str, today: dt.date | None) -> dt.date:
+    """The first partition ``value`` days before today (UTC): DT's servable window, moving."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CatalogError(
+            f"{source}: 'start_days_ago' must be a whole number of days >= 1, got {value!r}"
+        )
+    today = today or dt.datetime.now(dt.UTC).date()
+    return max(DT_FIRST_DATE, today - dt.timedelta(days=value))
 
 
 def load_catalog(path: Path) -> Catalog:

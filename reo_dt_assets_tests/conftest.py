@@ -13,11 +13,11 @@ import pytest
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
-from reo_dt_assets_tests.helpers import REPO, make_client
+from reo_dt_assets_tests.helpers import TESTS, make_client
 
 # The definitions load the catalog when first imported, which pytest does after this module:
-# point them at the repository's sandbox catalog (child processes of the tests inherit it).
-os.environ["REO_DT_APPS_FILE"] = str(REPO / "apps.toml")
+# point them at the tests' catalog (child processes of the tests inherit it).
+os.environ["REO_DT_APPS_FILE"] = str(TESTS / "apps.toml")
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,7 @@ from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SE
 from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
 
 REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "reo_dt_assets_tests"  # and its apps.toml: the sandbox apps from a fixed day
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 T = TypeVar("T")
 

@@ -9,12 +9,26 @@ from reo_dt_assets.catalog import CatalogError, load_catalog, parse_catalog
 from reo_dt_assets_tests.helpers import REPO
 
 
-def test_repository_catalog_loads() -> None:
+def test_repository_catalog_loads_with_dts_window() -> None:
+    before = dt.datetime.now(dt.UTC).date()
     catalog = load_catalog(REPO / "apps.toml")
+    after = dt.datetime.now(dt.UTC).date()
     assert catalog.app_ids == ["148721", "203945"]
-    assert catalog.start_date == dt.date(2026, 10, 1)
+    assert catalog.start_date in {day - dt.timedelta(days=10) for day in (before, after)}
     assert catalog.app("148721").environment == "PRODUCTION"
     assert catalog.app("203945").environment is None
+
+
+def test_start_days_ago_moves_with_today() -> None:
+    document = {"start_days_ago": 10, "apps": [_app()]}
+    catalog = parse_catalog(document, today=dt.date(2026, 11, 23))
+    assert catalog.start_date == dt.date(2026, 11, 13)
+    with pytest.raises(CatalogError, match="'start_days_ago' must be a whole number"):
+        parse_catalog({"start_days_ago": "10", "apps": [_app()]})
+    with pytest.raises(CatalogError, match="not both"):
+        parse_catalog({"start_days_ago": 10, "start_date": "2026-11-01", "apps": [_app()]})
+    with pytest.raises(CatalogError, match=r"unknown keys \['start_day'\]"):
+        parse_catalog({"start_day": "2026-11-01", "apps": [_app()]})
 
 
 def _app(**fields: object) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reo_dt_assets_tests.helpers import REPO
+from reo_dt_assets_tests.helpers import REPO, TESTS
 
 CREATE = """
 import dagster as dg
@@ -58,7 +58,7 @@ def test_run_of_an_app_removed_from_the_catalog_says_what_to_do(tmp_path: Path) 
         'product_id = "puzzle-quest"\nactivity_type = "AD_REVENUE"\n'
     )
     env = {**os.environ, "DAGSTER_HOME": str(home), "REO_DT_DATA_DIR": str(tmp_path / "data")}
-    run_id = _python(CREATE, {**env, "REO_DT_APPS_FILE": str(REPO / "apps.toml")}).split()[-1]
+    run_id = _python(CREATE, {**env, "REO_DT_APPS_FILE": str(TESTS / "apps.toml")}).split()[-1]
     output = _python(EXECUTE, {**env, "REO_DT_APPS_FILE": str(edited)}, run_id, str(REPO))
     assert "app '203945' of partition '203945|2026-11-20' is not in the app catalog" in output
     assert "Add the app back to the catalog" in output

@@ -82,6 +82,8 @@ def test_table_matches_ground_truth_and_checks_pass(dt_sandbox: DTSandbox, tmp_p
     top = str(meta["top_users"].value).splitlines()
     assert top[0] == "| user_key | user_key_type | impressions | revenue_usd |"
     assert all(re.fullmatch(r"\| .+ \| \d+\.\d\d \|", line) for line in top[2:])  # cents
+    shown = "\n".join(top[2:])
+    assert len(top) == 12 and not any(key in shown for _, key in truth.users)  # keys masked
     assert isinstance(meta["dagster/column_schema"].value, dg.TableSchema)
 
 

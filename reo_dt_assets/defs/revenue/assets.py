@@ -80,14 +80,19 @@ def user_revenue(
             "unattributed_revenue_usd": round(parsed.unattributed_revenue_usd, 2),
             "unattributed_rows": parsed.unattributed_rows,
             "raw_rows": parsed.raw_rows,
-            "top_users": dg.MetadataValue.md(_markdown(top.rows(), top.columns)),
+            "top_users": dg.MetadataValue.md(_markdown(top.rows(), top.columns)),  # masked keys
         }
     )
 
 
+def _masked(user_key: str) -> str:
+    """Enough of a user key to tell rows apart in the UI, not the person (emails, profiles)."""
+    return f"{user_key[:3]}…{user_key[-3:]}" if len(user_key) > 8 else f"{user_key[:2]}…"
+
+
 def _markdown(rows: list[tuple], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row]  # USD
+    for key, *values in rows:
+        cells = [_masked(key), *(f"{v:.2f}" if isinstance(v, float) else str(v) for v in values)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from reo_dt_assets.schema import (
     REVENUE_PARTITIONS,
     USER_REVENUE,
 )
+from reo_dt_assets.staging import staged_transaction
 
 _ROLLUP = f"""
 WITH apps AS (SELECT unnest($apps::VARCHAR[]) AS app_id),
@@ -67,21 +68,12 @@ def write_day(
         conn.execute(table.ddl())
     rows = conn.sql(_ROLLUP, params={"day": day, "apps": list(app_ids), "now": now}).pl()
     columns = ", ".join(DAILY_REVENUE.column_names)
-    conn.register("staged_daily_revenue", rows.to_arrow())
-    try:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            conn.execute(f"DELETE FROM {DAILY_REVENUE.name} WHERE report_date = ?", [day])
-            conn.execute(
-                f"INSERT INTO {DAILY_REVENUE.name} ({columns}) "
-                f"SELECT {columns} FROM staged_daily_revenue"
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.unregister("staged_daily_revenue")
+    with staged_transaction(conn, "staged_daily_revenue", rows):
+        conn.execute(f"DELETE FROM {DAILY_REVENUE.name} WHERE report_date = ?", [day])
+        conn.execute(
+            f"INSERT INTO {DAILY_REVENUE.name} ({columns}) "
+            f"SELECT {columns} FROM staged_daily_revenue"
+        )
     return rows
 
 

@@ -26,6 +26,7 @@ import polars as pl
 from reo_dt_assets.reo.events import BuiltEvent
 from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.schema import DELIVERIES
+from reo_dt_assets.staging import staged_transaction
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -98,9 +99,7 @@ class DeliveryLedger:
         )
         with self._connect() as conn:
             conn.execute(DELIVERIES.ddl())
-            conn.register("staged_events", staged.to_arrow())
-            try:
-                conn.execute("BEGIN TRANSACTION")
+            with staged_transaction(conn, "staged_events", staged):
                 conn.execute(
                     f"""UPDATE {DELIVERIES.name} AS l SET status = s.status,
                         last_error = s.last_error, payload = s.payload,
@@ -119,19 +118,14 @@ class DeliveryLedger:
                         SELECT 1 FROM {DELIVERIES.name} l WHERE l.event_id = s.event_id)""",
                     {"date": date, "app": app_id, "now": now},
                 )
-                conn.execute("COMMIT")
-                delivered = {
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT l.event_id FROM {DELIVERIES.name} l JOIN staged_events s "
-                        "USING (event_id) WHERE l.status = 'delivered'"
-                    ).fetchall()
-                }
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.unregister("staged_events")
+            delivered = {e.event_id for e in built} & {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT event_id FROM {DELIVERIES.name} WHERE status = 'delivered' "
+                    "AND report_date = ? AND app_id = ?",
+                    [date, app_id],
+                ).fetchall()
+            }
         to_send = [
             (e.event_id, e.payload)
             for e in built

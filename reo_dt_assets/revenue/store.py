@@ -17,6 +17,7 @@ import polars as pl
 from reo_dt_assets.digital_turbine.columns import match_header, read_header
 from reo_dt_assets.revenue.parse import ParsedReport
 from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE, Table
+from reo_dt_assets.staging import staged_transaction
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
@@ -48,31 +49,20 @@ def write_partition(
         "unattributed_revenue_usd": parsed.unattributed_revenue_usd,
         "loaded_at": loaded_at,
     }
-    conn.register("staged_user_revenue", staged.to_arrow())
-    try:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            for table in (USER_REVENUE, REVENUE_PARTITIONS):
-                conn.execute(
-                    f"DELETE FROM {table.name} WHERE report_date = ? AND app_id = ?",
-                    [date, app_id],
-                )
+    with staged_transaction(conn, "staged_user_revenue", staged):
+        for table in (USER_REVENUE, REVENUE_PARTITIONS):
             conn.execute(
-                f"INSERT INTO {USER_REVENUE.name} ({columns}) "
-                f"SELECT {columns} FROM staged_user_revenue"
+                f"DELETE FROM {table.name} WHERE report_date = ? AND app_id = ?", [date, app_id]
             )
-            names = REVENUE_PARTITIONS.column_names
-            conn.execute(
-                f"INSERT INTO {REVENUE_PARTITIONS.name} ({', '.join(names)}) "
-                f"VALUES ({', '.join('?' for _ in names)})",
-                [summary[name] for name in names],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.unregister("staged_user_revenue")
+        conn.execute(
+            f"INSERT INTO {USER_REVENUE.name} ({columns}) SELECT {columns} FROM staged_user_revenue"
+        )
+        names = REVENUE_PARTITIONS.column_names
+        conn.execute(
+            f"INSERT INTO {REVENUE_PARTITIONS.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})",
+            [summary[name] for name in names],
+        )
 
 
 def partition_loaded(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> bool:

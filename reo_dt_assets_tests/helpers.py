@@ -89,9 +89,11 @@ def all_resources(
     **reo_overrides: object,
 ) -> dict[str, object]:
     """Every resource, aimed at the sandboxes, the DuckDB file in ``data_dir``."""
-    from dagster_duckdb import DuckDBResource
-
-    from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
+    from reo_dt_assets.defs.resources import (
+        DuckDBFileResource,
+        ReoResource,
+        UserDirectoryResource,
+    )
 
     resources = dt_resources(dt_url, data_dir)
     point_at_sandboxes(dt_url, reo_url, reo_key)
@@ -99,7 +101,7 @@ def all_resources(
     reo_options.update(reo_overrides)
     return {
         **resources,
-        "duckdb": DuckDBResource(database=str(data_dir / "reo_dt.duckdb")),
+        "duckdb": DuckDBFileResource(database=str(data_dir / "reo_dt.duckdb")),
         "reo": ReoResource(**reo_options),
         "user_directory": UserDirectoryResource(source=directory),
     }

@@ -1,6 +1,9 @@
 """The code location loads and validates, with every asset, check and resource wired."""
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -86,3 +89,27 @@ def test_folder_loader_keeps_the_executor_and_the_resources() -> None:
         "reo",
         "user_directory",
     }
+
+
+def test_a_failed_write_lets_go_of_the_duckdb_file(tmp_path: Path) -> None:
+    """Another process can write the file while the failure (and its traceback) is still held."""
+    from reo_dt_assets.defs.resources import DuckDBFileResource
+
+    database = tmp_path / "reo_dt.duckdb"
+    resource = DuckDBFileResource(database=str(database))
+    with pytest.raises(RuntimeError) as failure, resource.get_connection() as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        raise RuntimeError("the write failed")
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+            str(database),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert other.returncode == 0, other.stderr
+    assert failure.value is not None  # the traceback, with its frames, is still alive here

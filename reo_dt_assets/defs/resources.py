@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -131,6 +132,24 @@ class ReoResource(dg.ConfigurableResource):
             yield client
 
 
+class DuckDBFileResource(DuckDBResource):
+    """``DuckDBResource`` whose connection is closed when the work inside fails too.
+
+    Its ``get_connection`` closes only on success: after a failed write the traceback keeps the
+    connection, and with it the file's one write lock, alive until garbage collection, so other
+    runs would wait on a lock nobody uses.
+    """
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as conn:
+            try:
+                yield conn
+            except BaseException:
+                conn.close()
+                raise
+
+
 class UserDirectoryResource(dg.ConfigurableResource):
     """The publisher's optional user directory (``REO_DT_USER_DIRECTORY``)."""
 
@@ -151,7 +170,7 @@ def resources() -> dg.Definitions:
         resources={
             "digital_turbine": DigitalTurbineResource(),
             "storage": StorageResource(data_dir=str(settings.data_dir())),
-            "duckdb": DuckDBResource(database=str(settings.duckdb_path())),
+            "duckdb": DuckDBFileResource(database=str(settings.duckdb_path())),
             "reo": ReoResource(),
             "user_directory": UserDirectoryResource(source=settings.user_directory()),
         }

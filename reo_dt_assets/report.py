@@ -1,6 +1,6 @@
 """A one-page HTML report of a span of days: revenue per app per day and events delivered.
 
-What the revenue team looks at first, read straight from the DuckDB file (no Dagster needed)
+What the revenue team looks at first, read from the ``daily_revenue`` rollup in the DuckDB file
 and rendered as one self-contained file: inline SVG bar charts and a table, no script, nothing
 fetched from the network. Money is shown to the cent; the exact values stay in DuckDB.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, USER_REVENUE
+from reo_dt_assets.schema import DAILY_REVENUE
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,10 @@ class PartitionFigures:
 
 
 def read_partitions(database: Path, first: dt.date, last: dt.date) -> list[PartitionFigures]:
-    """The loaded partitions from ``first`` to ``last`` (inclusive), by day then app.
+    """The loaded partitions from ``first`` to ``last`` (inclusive), by day then app, as the
+    ``daily_revenue`` rollup has them.
 
-    Opens the file read-only; a file or a table not created yet means nothing loaded or sent.
+    Opens the file read-only; a file or a rollup not created yet means nothing to show.
     """
     if not database.exists():
         return []
@@ -41,26 +42,15 @@ def read_partitions(database: Path, first: dt.date, last: dt.date) -> list[Parti
         tables = {
             row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }
-        if REVENUE_PARTITIONS.name not in tables:
+        if DAILY_REVENUE.name not in tables:
             return []
-        delivered = (
-            f"SELECT report_date, app_id, count(*) AS n FROM {DELIVERIES.name} "
-            "WHERE status = 'delivered' AND report_date BETWEEN $first AND $last GROUP BY ALL"
-            if DELIVERIES.name in tables
-            else "SELECT NULL::DATE AS report_date, NULL AS app_id, 0 AS n WHERE false"
-        )
         rows = conn.execute(
             f"""
-            SELECT p.report_date, p.app_id, p.users, coalesce(u.revenue_usd, 0),
-                   p.unattributed_revenue_usd, coalesce(d.n, 0)
-            FROM {REVENUE_PARTITIONS.name} p
-            LEFT JOIN (
-                SELECT report_date, app_id, sum(revenue_usd) AS revenue_usd
-                FROM {USER_REVENUE.name} WHERE report_date BETWEEN $first AND $last GROUP BY ALL
-            ) u USING (report_date, app_id)
-            LEFT JOIN ({delivered}) d USING (report_date, app_id)
-            WHERE p.report_date BETWEEN $first AND $last
-            ORDER BY p.report_date, p.app_id
+            SELECT report_date, app_id, users, revenue_usd, unattributed_revenue_usd,
+                   events_delivered
+            FROM {DAILY_REVENUE.name}
+            WHERE loaded AND report_date BETWEEN $first AND $last
+            ORDER BY report_date, app_id
             """,
             {"first": first, "last": last},
         ).fetchall()

@@ -1,4 +1,5 @@
-"""The demo's HTML report, rendered from a DuckDB file the pipeline built on two partitions."""
+"""The demo's HTML report, rendered from a DuckDB file the pipeline built on two partitions
+(and their daily rollup), checked against sums of the base tables."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from reo_dt_assets.defs.daily.assets import daily_revenue
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.revenue.assets import user_revenue
@@ -68,6 +70,11 @@ def test_report_shows_duckdb_sums_in_date_order(
             [dt_user_level_report, user_revenue, reo_usage_events],
             partition_key=f"{APP}|{day}",
             resources=all_resources(dt_sandbox.url, tmp_path, reo_sandbox.url),
+        ).success
+        assert dg.materialize(
+            [daily_revenue],
+            partition_key=day.isoformat(),
+            resources=all_resources(dt_sandbox.url, tmp_path),
         ).success
     database = tmp_path / "reo_dt.duckdb"
     with duckdb.connect(str(database), read_only=True) as conn:

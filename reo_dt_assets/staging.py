@@ -1,7 +1,6 @@
-"""One DuckDB transaction over a staged frame: the way every table here is written.
+"""One DuckDB transaction, optionally over a staged frame: the way every table here is written.
 
-The frame is visible to the transaction's SQL under ``name``; the writes commit together or not
-at all, so a failed write leaves the tables as they were.
+The writes commit together or not at all, so a failed write leaves the tables as they were.
 """
 
 from __future__ import annotations
@@ -14,17 +13,24 @@ import polars as pl
 
 
 @contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
 def staged_transaction(
     conn: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame
 ) -> Iterator[None]:
+    """A transaction whose SQL sees ``frame`` under ``name``."""
     conn.register(name, frame.to_arrow())
     try:
-        conn.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(conn):
             yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
     finally:
         conn.unregister(name)

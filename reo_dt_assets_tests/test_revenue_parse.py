@@ -1,13 +1,23 @@
-"""Parsing and aggregating raw reports: against the generator's ground truth, and bad input."""
+"""Parsing and aggregating raw reports: against the generator's ground truth, and bad input.
+
+Every test runs with the report in one bucket and in several (the bounded-memory path), which
+must give the same users and totals.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from reo_dt_assets.revenue.parse import BadReportError, parse_report
+from reo_dt_assets.revenue.parse import (
+    USERS_SCHEMA,
+    BadReportError,
+    ReportTotals,
+    parse_report,
+)
 from reo_dt_assets.revenue.store import raw_totals
 from reo_dt_assets.sandbox.generator import MASKED, ZERO_AD_ID, ReportShape, generate
 
@@ -17,6 +27,24 @@ HEADER = (
     "Date,App ID,Ad Network Name,Ad Unit ID,Container Type ID,Advertising ID,IDFV,User ID,"
     "Instance ID,Placement ID,Placement Type,Impressions,Revenue"
 )
+
+
+@pytest.fixture(params=[1, 7], ids=["one-bucket", "seven-buckets"])
+def buckets(request: pytest.FixtureRequest) -> int:
+    return request.param
+
+
+def _parse(path: Path, buckets: int) -> tuple[pl.DataFrame, ReportTotals]:
+    """The report's users (read back from the parse's files) and its totals."""
+    folder = path.parent / f"parsed-{buckets}"
+    folder.mkdir()
+    parsed = parse_report(path, DAY, APP, folder, buckets=buckets)
+    users = (
+        pl.read_parquet(parsed.user_files)
+        if parsed.user_files
+        else pl.DataFrame(schema=USERS_SCHEMA)
+    )
+    return users, parsed.totals
 
 
 def _write(tmp_path: Path, *lines: str, header: str = HEADER, end: str = "\r\n") -> Path:
@@ -48,12 +76,12 @@ SHAPES = {
 
 
 @pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
-def test_matches_ground_truth_exactly(tmp_path: Path, shape: ReportShape) -> None:
+def test_matches_ground_truth_exactly(tmp_path: Path, buckets: int, shape: ReportShape) -> None:
     path = tmp_path / "big.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         truth = generate(handle, DAY, APP, rows=20_000, shape=shape)
-    parsed = parse_report(path, DAY, APP)
-    users = {row["user_key"]: row for row in parsed.users.iter_rows(named=True)}
+    users_frame, parsed = _parse(path, buckets)
+    users = {row["user_key"]: row for row in users_frame.iter_rows(named=True)}
     assert len(users) == len(truth.users)
     for (kind, key), totals in truth.users.items():
         row = users[key]
@@ -68,31 +96,33 @@ def test_matches_ground_truth_exactly(tmp_path: Path, shape: ReportShape) -> Non
         truth.unattributed.revenue_usd, abs=1e-9
     )
     assert parsed.masked_rows == 1
-    kinds = set(parsed.users["user_key_type"])
+    kinds = set(users_frame["user_key_type"])
     assert kinds == (
         {"user_id", "advertising_id", "idfv"} if shape.fairbid_columns else {"advertising_id"}
     )
 
 
-def test_without_date_and_app_columns_the_file_is_the_partitions(tmp_path: Path) -> None:
+def test_without_date_and_app_columns_the_file_is_the_partitions(
+    tmp_path: Path, buckets: int
+) -> None:
     header = HEADER.removeprefix("Date,App ID,")
     path = _write(tmp_path, _row().split(",", 2)[2], header=header)
-    [row] = parse_report(path, DAY, APP).users.iter_rows(named=True)
+    [row] = _parse(path, buckets)[0].iter_rows(named=True)
     assert (row["report_date"], row["app_id"], row["user_key"]) == (DAY, APP, "bob")
 
 
-def test_app_id_column_must_agree_with_the_partition(tmp_path: Path) -> None:
+def test_app_id_column_must_agree_with_the_partition(tmp_path: Path, buckets: int) -> None:
     path = _write(tmp_path, _row(), _row().replace(f",{APP},", ",999,"))
     with pytest.raises(
         BadReportError, match=r"line 3, column 'App ID': '999' is not the partition"
     ):
-        parse_report(path, DAY, APP)
+        _parse(path, buckets)
 
 
-def test_only_some_documented_columns_loads(tmp_path: Path) -> None:
+def test_only_some_documented_columns_loads(tmp_path: Path, buckets: int) -> None:
     """Drift: only an identifier and the metrics; networks and placements come out empty."""
     path = _write(tmp_path, "GAID-1,2,0.25", header="Advertising ID,Impressions,Revenue")
-    [row] = parse_report(path, DAY, APP).users.iter_rows(named=True)
+    [row] = _parse(path, buckets)[0].iter_rows(named=True)
     assert (row["user_key"], row["user_key_type"], row["revenue_usd"]) == (
         "GAID-1",
         "advertising_id",
@@ -101,7 +131,7 @@ def test_only_some_documented_columns_loads(tmp_path: Path) -> None:
     assert (row["ad_networks"], row["placement_types"]) == ([], [])
 
 
-def test_normalisation_and_identity(tmp_path: Path) -> None:
+def test_normalisation_and_identity(tmp_path: Path, buckets: int) -> None:
     path = _write(
         tmp_path,
         _row(user_id="  alice@example.com  ", ad_id="AAAA-1", revenue="0.5"),
@@ -111,8 +141,8 @@ def test_normalisation_and_identity(tmp_path: Path) -> None:
         _row(user_id="", ad_id=ZERO_AD_ID, idfv="", impressions="5", revenue="0.1"),
         _row(user_id="", ad_id=MASKED.upper(), impressions="100", revenue="2.5"),
     )
-    parsed = parse_report(path, DAY, APP)
-    rows = {row["user_key"]: row for row in parsed.users.iter_rows(named=True)}
+    users, parsed = _parse(path, buckets)
+    rows = {row["user_key"]: row for row in users.iter_rows(named=True)}
     assert set(rows) == {"alice@example.com", "IDFV-1", "GAID-9"}
     alice = rows["alice@example.com"]
     assert (alice["user_key_type"], alice["impressions"], alice["revenue_usd"]) == (
@@ -131,20 +161,20 @@ def test_normalisation_and_identity(tmp_path: Path) -> None:
     assert parsed.unattributed_revenue_usd == pytest.approx(2.6)
 
 
-def test_aliases_and_column_order(tmp_path: Path) -> None:
+def test_aliases_and_column_order(tmp_path: Path, buckets: int) -> None:
     header = (
         "revenue (usd),User Id,IMPRESSIONS,Placement Type,IDFV,Advertising ID,Date,App ID,"
         "Ad Network Name"
     )
     path = _write(tmp_path, f"0.5,carol,4,Rewarded,,,2026-11-20,{APP},DT Exchange", header=header)
-    [row] = parse_report(path, DAY, APP).users.iter_rows(named=True)
+    [row] = _parse(path, buckets)[0].iter_rows(named=True)
     assert (row["user_key"], row["impressions"], row["revenue_usd"]) == ("carol", 4, 0.5)
     assert row["placement_types"] == ["rewarded"]
 
 
-def test_header_only_gives_no_users(tmp_path: Path) -> None:
-    parsed = parse_report(_write(tmp_path), DAY, APP)
-    assert parsed.users.height == 0 and parsed.raw_rows == 0
+def test_header_only_gives_no_users(tmp_path: Path, buckets: int) -> None:
+    users, parsed = _parse(_write(tmp_path), buckets)
+    assert users.height == parsed.users == parsed.raw_rows == 0
 
 
 @pytest.mark.parametrize(
@@ -156,42 +186,44 @@ def test_header_only_gives_no_users(tmp_path: Path) -> None:
         ([_row(revenue="")], r"line 2, column 'Revenue': an empty value is not a number"),
     ],
 )
-def test_bad_values_name_line_and_column(tmp_path: Path, lines: list[str], expected: str) -> None:
+def test_bad_values_name_line_and_column(
+    tmp_path: Path, buckets: int, lines: list[str], expected: str
+) -> None:
     with pytest.raises(BadReportError, match=expected):
-        parse_report(_write(tmp_path, *lines), DAY, APP)
+        _parse(_write(tmp_path, *lines), buckets)
 
 
-def test_missing_required_column(tmp_path: Path) -> None:
+def test_missing_required_column(tmp_path: Path, buckets: int) -> None:
     path = _write(tmp_path, "x", header=HEADER.replace(",Impressions", ""))
     with pytest.raises(BadReportError, match=r"missing required columns \['Impressions'\]"):
-        parse_report(path, DAY, APP)
+        _parse(path, buckets)
 
 
-def test_invalid_utf8(tmp_path: Path) -> None:
+def test_invalid_utf8(tmp_path: Path, buckets: int) -> None:
     path = _write(tmp_path, _row(), _row(user_id="caf\u00e9"))
     path.write_bytes(path.read_bytes().replace("\u00e9".encode(), b"\xe9"))
     with pytest.raises(BadReportError, match=r"line 3: invalid UTF-8 \(byte 0xe9"):
-        parse_report(path, DAY, APP)
+        _parse(path, buckets)
 
 
-def test_truncated_last_line(tmp_path: Path) -> None:
+def test_truncated_last_line(tmp_path: Path, buckets: int) -> None:
     path = _write(tmp_path, _row(), _row())
     path.write_bytes(path.read_bytes()[:-30])
     with pytest.raises(BadReportError, match=r"line 3: the last line is truncated"):
-        parse_report(path, DAY, APP)
+        _parse(path, buckets)
 
 
-def test_last_line_without_newline_but_complete_is_fine(tmp_path: Path) -> None:
+def test_last_line_without_newline_but_complete_is_fine(tmp_path: Path, buckets: int) -> None:
     path = _write(tmp_path, _row(), end="\n")
     path.write_bytes(path.read_bytes().rstrip(b"\n"))
-    assert parse_report(path, DAY, APP).users.height == 1
+    assert _parse(path, buckets)[0].height == 1
 
 
-def test_lines_without_any_value_are_not_rows(tmp_path: Path) -> None:
+def test_lines_without_any_value_are_not_rows(tmp_path: Path, buckets: int) -> None:
     """Blank lines and comma-only lines carry nothing: neither we nor DuckDB count them."""
     path = _write(tmp_path, _row(), "", "," * 12, _row(user_id="carol"), "")
-    parsed = parse_report(path, DAY, APP)
-    assert (parsed.raw_rows, parsed.users.height) == (2, 2)
+    users, parsed = _parse(path, buckets)
+    assert (parsed.raw_rows, users.height, parsed.users) == (2, 2, 2)
     totals = raw_totals(path)
     assert (totals.rows, totals.impressions) == (2, 6)
     assert totals.revenue_usd == pytest.approx(0.024)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -15,8 +16,10 @@ import pytest
 
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
+from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.revenue.checks import user_revenue_checks
+from reo_dt_assets.revenue.scratch import SCRATCH
 from reo_dt_assets.revenue.store import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.schema import USER_REVENUE
@@ -248,3 +251,85 @@ def test_parallel_runs_of_different_partitions(dt_sandbox: DTSandbox, tmp_path: 
             "SELECT count(DISTINCT report_date), count(*) = count(DISTINCT "
             "(report_date, app_id, user_key)) FROM user_revenue"
         ).fetchone() == (4, True)
+
+
+BIG_REPORT_ROWS = 200_000  # ~24 MB: more than a 512 MiB load budget parses in one bucket
+SMALL_BUDGET_MB = 512
+
+
+@pytest.fixture(scope="module")
+def big_sandbox() -> Iterator[DTSandbox]:
+    with DTSandbox(rows=BIG_REPORT_ROWS) as sandbox:
+        yield sandbox
+
+
+def _small_budget(dt_url: str, data_dir: Path) -> dict[str, object]:
+    resources = all_resources(dt_url, data_dir)
+    resources["storage"] = StorageResource(data_dir=str(data_dir), load_memory_mb=SMALL_BUDGET_MB)
+    return resources
+
+
+@pytest.mark.slow
+def test_a_report_bigger_than_the_memory_budget_loads_in_buckets(
+    big_sandbox: DTSandbox, tmp_path: Path
+) -> None:
+    result = dg.materialize(
+        ASSETS, partition_key=f"{APP}|{DAY}", resources=_small_budget(big_sandbox.url, tmp_path)
+    )
+    assert all(e.passed for e in result.get_asset_check_evaluations())  # reconciliation too
+    [materialization] = result.asset_materializations_for_node("user_revenue")
+    assert materialization.metadata["parse_buckets"].value >= 2
+    truth = big_sandbox.ground_truth(DAY, APP)
+    rows = {row[2]: row for row in _table(tmp_path)}
+    assert len(rows) == len(truth.users)
+    for (kind, key), totals in truth.users.items():
+        assert rows[key][3:5] == (kind, totals.impressions)
+        assert rows[key][5] == pytest.approx(totals.revenue_usd, abs=1e-9)
+    assert list((tmp_path / SCRATCH).glob("load-*")) == []
+
+
+KILLED_CHILD = """
+import sys
+from pathlib import Path
+import dagster as dg
+from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets_tests.test_user_revenue_asset import _small_budget
+url, data_dir, key = sys.argv[1:]
+dg.materialize([user_revenue], partition_key=key, resources=_small_budget(url, Path(data_dir)))
+"""
+
+
+@pytest.mark.slow
+def test_a_load_killed_midway_changes_nothing_and_its_files_go_at_the_next(
+    big_sandbox: DTSandbox, tmp_path: Path
+) -> None:
+    """SIGKILL while the parsed buckets wait for the DuckDB file (the test holds its lock)."""
+    assert dg.materialize(
+        ASSETS, partition_key=f"{APP}|{DAY}", resources=_small_budget(big_sandbox.url, tmp_path)
+    ).success
+    before = _table(tmp_path)
+    holder = duckdb.connect(str(tmp_path / "reo_dt.duckdb"))
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, big_sandbox.url, str(tmp_path), f"{APP}|{DAY}"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def parsed() -> list[Path]:
+            assert child.poll() is None, child.communicate()[1][-3000:]
+            return list((tmp_path / SCRATCH).glob("load-*/users-1.parquet"))
+
+        [users_file] = wait_for("the child parsed in buckets", parsed, timeout=120)
+        child.kill()
+        child.wait()
+    finally:
+        child.kill()
+        holder.close()
+    assert users_file.exists()  # left behind by the dead process
+    assert _table(tmp_path) == before
+    assert _run(big_sandbox, tmp_path).success
+    assert list((tmp_path / SCRATCH).glob("load-*")) == []
+    after = _table(tmp_path)  # the same report loaded again (in one bucket: sums in another order)
+    assert [row[:5] for row in after] == [row[:5] for row in before]
+    assert [row[5] for row in after] == pytest.approx([row[5] for row in before], rel=1e-12)

@@ -159,9 +159,15 @@ class UserDirectoryResource(dg.ConfigurableResource):
 
 
 class StorageResource(dg.ConfigurableResource):
-    """Where raw files land (``REO_DT_DATA_DIR``)."""
+    """Where raw files land (``REO_DT_DATA_DIR``), and the memory a table load may use."""
 
     data_dir: str = "data"
+    load_memory_mb: int = Field(
+        default=int(settings.number("REO_DT_LOAD_MEMORY_MB", 1024)),
+        description="MiB one user_revenue load aims to stay within: the report is aggregated "
+        "in as many buckets as that takes, and DuckDB's memory_limit is half of it.",
+        ge=512,
+    )
 
 
 @dg.definitions

@@ -16,8 +16,9 @@ import codecs
 import csv
 import datetime as dt
 import io
+import math
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import polars as pl
@@ -49,16 +50,72 @@ class BadReportError(ValueError):
     """The raw report cannot be loaded; the message names the line, the column and the fix."""
 
 
-@dataclass(frozen=True)
+#: ``user_revenue``'s columns but ``loaded_at``, as the user files hold them.
+USERS_SCHEMA = {
+    "report_date": pl.Date,
+    "app_id": pl.String,
+    "user_key": pl.String,
+    "user_key_type": pl.String,
+    "user_id": pl.String,
+    "advertising_id": pl.String,
+    "idfv": pl.String,
+    "impressions": pl.Int64,
+    "revenue_usd": pl.Float64,
+    "ad_networks": pl.List(pl.String),
+    "placement_types": pl.List(pl.String),
+    "source_rows": pl.Int64,
+}
+TOP_USERS = 10
+TOP_USER_COLUMNS = ("user_key", "user_key_type", "impressions", "revenue_usd")
+#: Rows each bucket's writer holds before writing them out, in the bucketing pass.
+ROWS_PER_BUFFER = 10_000
+#: Measured on this stack (``bench/user_revenue.py``): a pass over a report takes about
+#: ``BASE_MB`` whatever its size, and aggregating a bucket about ``STATE_PER_CSV_BYTE`` times
+#: the bucket's share of the CSV (the group-by state of its users), with some margin.
+BASE_MB = 450
+STATE_PER_CSV_BYTE = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class ReportTotals:
+    """What a report, or a bucket of it, holds in all: its users, and the rows tied to no user.
+
+    Totals of buckets add up (``+``) to the report's; users + unattributed = the raw report.
+    """
+
+    users: int = 0
+    users_impressions: int = 0
+    users_revenue_usd: float = 0.0
+    raw_rows: int = 0
+    raw_impressions: int = 0
+    raw_revenue_usd: float = 0.0
+    unattributed_rows: int = 0
+    masked_rows: int = 0
+    unattributed_impressions: int = 0
+    unattributed_revenue_usd: float = 0.0
+    top_users: pl.DataFrame = field(  # TOP_USER_COLUMNS of the biggest users by revenue
+        default_factory=lambda: pl.DataFrame(
+            schema={name: USERS_SCHEMA[name] for name in TOP_USER_COLUMNS}
+        )
+    )
+
+    def __add__(self, other: ReportTotals) -> ReportTotals:
+        sums = {
+            f.name: getattr(self, f.name) + getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "top_users"
+        }
+        top = pl.concat([self.top_users, other.top_users]).top_k(TOP_USERS, by="revenue_usd")
+        return ReportTotals(**sums, top_users=top)
+
+
+@dataclass(frozen=True, eq=False)
 class ParsedReport:
-    users: pl.DataFrame  # user_revenue's columns but loaded_at
-    raw_rows: int
-    raw_impressions: int
-    raw_revenue_usd: float
-    unattributed_rows: int
-    masked_rows: int
-    unattributed_impressions: int
-    unattributed_revenue_usd: float
+    """A report aggregated to one row per user: Parquet files (``USERS_SCHEMA``), one per
+    bucket with users, and the report's totals."""
+
+    user_files: list[Path]
+    totals: ReportTotals
 
 
 def _text(name: str) -> pl.Expr:
@@ -160,12 +217,17 @@ def _decode_bits(
     )
 
 
-def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
-    """Aggregate the raw report at ``path`` (for ``date``, ``app_id``) to one row per user.
+def parse_report(
+    path: Path, date: dt.date, app_id: str, folder: Path, *, buckets: int = 1
+) -> ParsedReport:
+    """Aggregate the raw report at ``path`` (for ``date``, ``app_id``) to one row per user,
+    written to Parquet files in ``folder`` (which the caller removes).
 
-    One streaming pass groups rows by their raw identifiers (typing and checking every value
-    on the way); normalising identifiers and choosing the user key then works on those far
-    fewer groups, in memory.
+    One bucket: a single streaming pass groups rows by their raw identifiers (typing and checking
+    every value on the way), then normalising identifiers and choosing the user key works on
+    those far fewer groups. More buckets bound memory: a first streaming pass writes each row to
+    the bucket of its user key (a hash of it), and each bucket is then aggregated the same way,
+    one at a time, so memory holds one bucket's users, never the report's.
     """
     header = read_header(path)
     if header is None:
@@ -174,47 +236,104 @@ def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
     if not match.ok:
         raise BadReportError(f"{path}: {match.problem()}")
     _refuse_truncated_last_line(path, len(header))
-    networks, placements = pl.Categories.random(), pl.Categories.random()
     typed = _typed_rows(_scan(path, match.positions, len(header)), date, app_id, match.positions)
-    by_identifiers = typed.group_by(*KEY_TYPES).agg(
-        impressions=pl.col("impressions_n").sum(),
-        revenue_usd=pl.col("revenue_usd").sum(),
-        source_rows=pl.len(),
-        first_bad_line=pl.col("line").filter(pl.col("bad")).min(),
-        network_bits=_bit("ad_network", networks).bitwise_or(),
-        placement_bits=_bit("placement_type", placements).bitwise_or(),
-    )
+    categories = _Categories(networks=pl.Categories.random(), placements=pl.Categories.random())
+    rows = _rows(typed, categories)
     try:
-        groups = by_identifiers.collect(engine="streaming")
+        sources = _buckets(rows, buckets, folder / "rows") if buckets > 1 else [rows]
+        totals, user_files = ReportTotals(), []
+        for number, source in enumerate(sources):
+            groups = _by_identifiers(source)
+            if groups["first_bad_line"].null_count() < groups.height:
+                raise BadReportError(_describe_bad_rows(typed, path))
+            per_user = _per_user(groups)
+            users = _finish(
+                per_user.filter(pl.col("user_key").is_not_null()), date, app_id, categories
+            )
+            totals += _totals(groups, per_user, users)
+            if users.height:
+                user_files.append(folder / f"users-{number}.parquet")
+                users.write_parquet(user_files[-1], compression="uncompressed", statistics=False)
     except pl.exceptions.PolarsError as exc:
         raise _unreadable(path, exc) from None
-    if groups["first_bad_line"].null_count() < groups.height:
-        raise BadReportError(_describe_bad_rows(typed, path))
+    return ParsedReport(user_files=user_files, totals=totals)
 
-    ids = [_text(name) for name in KEY_TYPES]
-    masked = pl.any_horizontal([i.str.contains(MASKED_PATTERN) for i in ids]).fill_null(False)
-    identified = (
-        groups.lazy()
-        .with_columns(
-            masked=masked,
-            user_id=pl.when(masked).then(None).otherwise(ids[0]),
-            advertising_id=pl.when(masked | (ids[1] == ZERO_ADVERTISING_ID))
-            .then(None)
-            .otherwise(ids[1]),
-            idfv=pl.when(masked).then(None).otherwise(ids[2]),
-        )
-        .with_columns(
-            user_key=pl.coalesce(*KEY_TYPES),
-            key_rank=pl.when(pl.col("user_id").is_not_null())
-            .then(0)
-            .when(pl.col("advertising_id").is_not_null())
-            .then(1)
-            .when(pl.col("idfv").is_not_null())
-            .then(2),
-        )
+
+def buckets_for(size_bytes: int, memory_mb: float) -> int:
+    """How many buckets keep the parse of a ``size_bytes`` report within ``memory_mb``."""
+    room = max(memory_mb - BASE_MB, 64) * 2**20
+    return max(1, math.ceil(size_bytes * STATE_PER_CSV_BYTE / room))
+
+
+def _buckets(rows: pl.LazyFrame, buckets: int, folder: Path) -> list[pl.LazyFrame]:
+    """Write every row to the bucket of its user key (all rows of a user to the same one)."""
+    _bucketed(rows, buckets).sink_parquet(
+        pl.PartitionBy(folder, key="bucket", include_key=False),
+        compression="uncompressed",
+        statistics=False,
+        row_group_size=ROWS_PER_BUFFER,  # what each bucket's writer holds in memory
+        mkdir=True,
+        engine="streaming",
     )
-    per_user = (
-        identified.group_by("user_key")
+    return [pl.scan_parquet(bucket / "*.parquet") for bucket in sorted(folder.glob("bucket=*"))]
+
+
+@dataclass(frozen=True)
+class _Categories:
+    """The distinct ad networks and placement types, numbered the same in every bucket."""
+
+    networks: pl.Categories
+    placements: pl.Categories
+
+
+def _rows(typed: pl.LazyFrame, categories: _Categories) -> pl.LazyFrame:
+    """One row per report row with what the aggregation needs (networks and placements as bits)."""
+    return typed.select(
+        *KEY_TYPES,
+        impressions="impressions_n",
+        revenue_usd="revenue_usd",
+        bad_line=pl.when("bad").then("line"),
+        network_bits=_bit("ad_network", categories.networks),
+        placement_bits=_bit("placement_type", categories.placements),
+    )
+
+
+def _bucketed(rows: pl.LazyFrame, buckets: int) -> pl.LazyFrame:
+    """``rows`` with identifiers trimmed and emptied as in ``_identified``, and the bucket of the
+    user key they give: every row of a user lands in the same bucket.
+
+    The masked aggregate row is recognised later, per group: its rows land in some bucket and
+    are unattributed there like everywhere else.
+    """
+    ids = {name: _text(name) for name in KEY_TYPES}
+    ids["advertising_id"] = pl.when(ids["advertising_id"] != ZERO_ADVERTISING_ID).then(
+        ids["advertising_id"]
+    )
+    return rows.with_columns(**ids).with_columns(
+        bucket=(pl.coalesce(*KEY_TYPES).hash(seed=0) % buckets).cast(pl.UInt32)
+    )
+
+
+def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
+    """Rows grouped by their three identifiers as they are: far fewer groups than rows."""
+    return (
+        rows.group_by(*KEY_TYPES)
+        .agg(
+            pl.col("impressions", "revenue_usd").sum(),
+            source_rows=pl.len(),
+            first_bad_line=pl.col("bad_line").min(),
+            network_bits=pl.col("network_bits").bitwise_or(),
+            placement_bits=pl.col("placement_bits").bitwise_or(),
+        )
+        .collect(engine="streaming")
+    )
+
+
+def _per_user(groups: pl.DataFrame) -> pl.DataFrame:
+    """One row per user key; the null key gathers the unattributed groups."""
+    return (
+        _identified(groups.lazy())
+        .group_by("user_key")
         .agg(
             key_rank=pl.col("key_rank").min(),
             user_id=pl.col("user_id").min(),
@@ -229,43 +348,14 @@ def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
         )
         .collect()
     )
+
+
+def _totals(groups: pl.DataFrame, per_user: pl.DataFrame, users: pl.DataFrame) -> ReportTotals:
     unattributed = per_user.filter(pl.col("user_key").is_null())
-    users = per_user.filter(pl.col("user_key").is_not_null())
-    users = (
-        users.join(
-            _decode_bits(users["network_bits"], networks, "ad_networks", normalise=False),
-            on="network_bits",
-            how="left",
-        )
-        .join(
-            _decode_bits(users["placement_bits"], placements, "placement_types", normalise=True),
-            on="placement_bits",
-            how="left",
-        )
-        .with_columns(
-            report_date=pl.lit(date, dtype=pl.Date),
-            app_id=pl.lit(app_id),
-            user_key_type=pl.col("key_rank").replace_strict(
-                list(range(len(KEY_TYPES))), list(KEY_TYPES), return_dtype=pl.String
-            ),
-        )
-        .select(
-            "report_date",
-            "app_id",
-            "user_key",
-            "user_key_type",
-            "user_id",
-            "advertising_id",
-            "idfv",
-            "impressions",
-            "revenue_usd",
-            "ad_networks",
-            "placement_types",
-            "source_rows",
-        )
-    )
-    return ParsedReport(
-        users=users,
+    return ReportTotals(
+        users=users.height,
+        users_impressions=int(users["impressions"].sum()),
+        users_revenue_usd=float(users["revenue_usd"].sum()),
         raw_rows=int(groups["source_rows"].sum()),
         raw_impressions=int(groups["impressions"].sum()),
         raw_revenue_usd=float(groups["revenue_usd"].sum()),
@@ -273,6 +363,53 @@ def parse_report(path: Path, date: dt.date, app_id: str) -> ParsedReport:
         masked_rows=int(per_user["masked_rows"].sum()),
         unattributed_impressions=int(unattributed["impressions"].sum()),
         unattributed_revenue_usd=float(unattributed["revenue_usd"].sum()),
+        top_users=users.top_k(TOP_USERS, by="revenue_usd").select(TOP_USER_COLUMNS),
+    )
+
+
+def _identified(groups: pl.LazyFrame) -> pl.LazyFrame:
+    """Identifiers normalised, the masked aggregate row recognised, the user key chosen."""
+    ids = [_text(name) for name in KEY_TYPES]
+    masked = pl.any_horizontal([i.str.contains(MASKED_PATTERN) for i in ids]).fill_null(False)
+    return groups.with_columns(
+        masked=masked,
+        user_id=pl.when(masked).then(None).otherwise(ids[0]),
+        advertising_id=pl.when(masked | (ids[1] == ZERO_ADVERTISING_ID))
+        .then(None)
+        .otherwise(ids[1]),
+        idfv=pl.when(masked).then(None).otherwise(ids[2]),
+    ).with_columns(
+        user_key=pl.coalesce(*KEY_TYPES),
+        key_rank=pl.when(pl.col("user_id").is_not_null())
+        .then(0)
+        .when(pl.col("advertising_id").is_not_null())
+        .then(1)
+        .when(pl.col("idfv").is_not_null())
+        .then(2),
+    )
+
+
+def _finish(
+    users: pl.DataFrame, date: dt.date, app_id: str, categories: _Categories
+) -> pl.DataFrame:
+    """A bucket's users with ``user_revenue``'s columns but ``loaded_at``."""
+    networks = _decode_bits(
+        users["network_bits"], categories.networks, "ad_networks", normalise=False
+    )
+    placements = _decode_bits(
+        users["placement_bits"], categories.placements, "placement_types", normalise=True
+    )
+    return (
+        users.join(networks, on="network_bits", how="left")
+        .join(placements, on="placement_bits", how="left")
+        .with_columns(
+            report_date=pl.lit(date, dtype=pl.Date),
+            app_id=pl.lit(app_id),
+            user_key_type=pl.col("key_rank").replace_strict(
+                list(range(len(KEY_TYPES))), list(KEY_TYPES), return_dtype=pl.String
+            ),
+        )
+        .select(*USERS_SCHEMA)
     )
 
 

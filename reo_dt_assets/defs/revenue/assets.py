@@ -15,7 +15,8 @@ from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.tables import column_schema, table_name
 from reo_dt_assets.digital_turbine.raw import raw_report_path
-from reo_dt_assets.revenue.parse import BadReportError, parse_report
+from reo_dt_assets.revenue.parse import BadReportError, buckets_for, parse_report
+from reo_dt_assets.revenue.scratch import scratch_folder
 from reo_dt_assets.revenue.store import write_partition
 from reo_dt_assets.schema import USER_REVENUE
 
@@ -46,40 +47,54 @@ def user_revenue(
     FairBid's masked aggregate row and rows with no identifier are not users: their totals are
     kept per partition in ``user_revenue_partitions`` so users + unattributed = the raw report.
     A partition is replaced in one transaction; bad input fails the run and changes nothing.
+    Memory stays within ``REO_DT_LOAD_MEMORY_MB`` whatever the report's size: a big report is
+    aggregated in buckets of users, one at a time, through a scratch folder.
     """
     date, app_id = report_of(context.partition_key)
-    path = raw_report_path(Path(storage.data_dir), date, app_id)
+    data_dir = Path(storage.data_dir)
+    path = raw_report_path(data_dir, date, app_id)
     if not path.exists():
         raise dg.Failure(f"{path} does not exist: materialize dt_user_level_report first.")
+    buckets = buckets_for(path.stat().st_size, storage.load_memory_mb)
     started = time.monotonic()
-    try:
-        parsed = parse_report(path, date, app_id)
-    except BadReportError as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
-    parsed_at = time.monotonic()
-    Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.get_connection() as conn:
-        write_partition(conn, parsed, date, app_id, dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    users = parsed.users
-    top = users.top_k(10, by="revenue_usd").select(
-        "user_key", "user_key_type", "impressions", "revenue_usd"
-    )
+    # The parse's files live in a scratch folder that goes when the load ends, failed or not
+    # (or, if the process is killed, at the next load).
+    with scratch_folder(data_dir) as folder:
+        try:
+            parsed = parse_report(path, date, app_id, folder, buckets=buckets)
+        except BadReportError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        parsed_at = time.monotonic()
+        Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.get_connection() as conn:
+            write_partition(
+                conn,
+                parsed,
+                date,
+                app_id,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                memory_mb=storage.load_memory_mb / 2,
+            )
+    totals = parsed.totals
     context.log.info(
-        f"{users.height} users, {parsed.raw_rows} rows parsed in {parsed_at - started:.2f}s, "
+        f"{totals.users} users, {totals.raw_rows} rows parsed in {parsed_at - started:.2f}s "
+        f"({buckets} bucket{'s' if buckets > 1 else ''}), "
         f"written in {time.monotonic() - parsed_at:.2f}s"
     )
+    top = totals.top_users
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": users.height,
+            "dagster/row_count": totals.users,
             "dagster/table_name": table_name(duckdb.database, USER_REVENUE),
             "dagster/column_schema": column_schema(USER_REVENUE),
-            "users": users.height,
+            "users": totals.users,
             # Money to the cent for display; the exact values stay in DuckDB.
-            "revenue_usd_total": round(float(users["revenue_usd"].sum()), 2),
-            "impressions_total": int(users["impressions"].sum()),
-            "unattributed_revenue_usd": round(parsed.unattributed_revenue_usd, 2),
-            "unattributed_rows": parsed.unattributed_rows,
-            "raw_rows": parsed.raw_rows,
+            "revenue_usd_total": round(totals.users_revenue_usd, 2),
+            "impressions_total": totals.users_impressions,
+            "unattributed_revenue_usd": round(totals.unattributed_revenue_usd, 2),
+            "unattributed_rows": totals.unattributed_rows,
+            "raw_rows": totals.raw_rows,
+            "parse_buckets": buckets,
             "top_users": dg.MetadataValue.md(_markdown(top.rows(), top.columns)),  # masked keys
         }
     )

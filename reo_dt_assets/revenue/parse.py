@@ -72,8 +72,8 @@ ROWS_PER_BUFFER = 10_000
 #: Measured on this stack (``bench/user_revenue.py``): a pass over a report takes about
 #: ``BASE_MB`` whatever its size, and aggregating a bucket about ``STATE_PER_CSV_BYTE`` times
 #: the bucket's share of the CSV (the group-by state of its users), with some margin.
-BASE_MB = 450
-STATE_PER_CSV_BYTE = 3.0
+BASE_MB = 300
+STATE_PER_CSV_BYTE = 3.2
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,7 +246,7 @@ def parse_report(
             groups = _by_identifiers(source)
             if groups["first_bad_line"].null_count() < groups.height:
                 raise BadReportError(_describe_bad_rows(typed, path))
-            per_user = _per_user(groups)
+            per_user = _per_user(groups, normalised=buckets > 1)
             users = _finish(
                 per_user.filter(pl.col("user_key").is_not_null()), date, app_id, categories
             )
@@ -299,17 +299,13 @@ def _rows(typed: pl.LazyFrame, categories: _Categories) -> pl.LazyFrame:
 
 
 def _bucketed(rows: pl.LazyFrame, buckets: int) -> pl.LazyFrame:
-    """``rows`` with identifiers trimmed and emptied as in ``_identified``, and the bucket of the
-    user key they give: every row of a user lands in the same bucket.
+    """``rows`` with identifiers normalised, and the bucket of the user key they give: every row
+    of a user lands in the same bucket.
 
     The masked aggregate row is recognised later, per group: its rows land in some bucket and
     are unattributed there like everywhere else.
     """
-    ids = {name: _text(name) for name in KEY_TYPES}
-    ids["advertising_id"] = pl.when(ids["advertising_id"] != ZERO_ADVERTISING_ID).then(
-        ids["advertising_id"]
-    )
-    return rows.with_columns(**ids).with_columns(
+    return _normalised(rows).with_columns(
         bucket=(pl.coalesce(*KEY_TYPES).hash(seed=0) % buckets).cast(pl.UInt32)
     )
 
@@ -329,10 +325,11 @@ def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def _per_user(groups: pl.DataFrame) -> pl.DataFrame:
-    """One row per user key; the null key gathers the unattributed groups."""
+def _per_user(groups: pl.DataFrame, *, normalised: bool) -> pl.DataFrame:
+    """One row per user key; the null key gathers the unattributed groups. ``normalised``: the
+    identifiers already are (the bucketing pass did it, row by row)."""
     return (
-        _identified(groups.lazy())
+        _identified(groups.lazy() if normalised else _normalised(groups.lazy()))
         .group_by("user_key")
         .agg(
             key_rank=pl.col("key_rank").min(),
@@ -367,25 +364,31 @@ def _totals(groups: pl.DataFrame, per_user: pl.DataFrame, users: pl.DataFrame) -
     )
 
 
+def _normalised(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Identifiers trimmed, empty ones null, and the all-zero advertising ID null."""
+    ids = {name: _text(name) for name in KEY_TYPES}
+    ad_id = ids["advertising_id"]
+    ids["advertising_id"] = pl.when(ad_id != ZERO_ADVERTISING_ID).then(ad_id)
+    return frame.with_columns(**ids)
+
+
 def _identified(groups: pl.LazyFrame) -> pl.LazyFrame:
-    """Identifiers normalised, the masked aggregate row recognised, the user key chosen."""
-    ids = [_text(name) for name in KEY_TYPES]
-    masked = pl.any_horizontal([i.str.contains(MASKED_PATTERN) for i in ids]).fill_null(False)
-    return groups.with_columns(
-        masked=masked,
-        user_id=pl.when(masked).then(None).otherwise(ids[0]),
-        advertising_id=pl.when(masked | (ids[1] == ZERO_ADVERTISING_ID))
-        .then(None)
-        .otherwise(ids[1]),
-        idfv=pl.when(masked).then(None).otherwise(ids[2]),
-    ).with_columns(
-        user_key=pl.coalesce(*KEY_TYPES),
-        key_rank=pl.when(pl.col("user_id").is_not_null())
-        .then(0)
-        .when(pl.col("advertising_id").is_not_null())
-        .then(1)
-        .when(pl.col("idfv").is_not_null())
-        .then(2),
+    """The masked aggregate row recognised (its identifiers nulled), the user key chosen."""
+    masked = pl.any_horizontal(
+        pl.col(name).str.contains(MASKED_PATTERN) for name in KEY_TYPES
+    ).fill_null(False)
+    return (
+        groups.with_columns(masked=masked)
+        .with_columns(pl.when(~pl.col("masked")).then(pl.col(*KEY_TYPES)).name.keep())
+        .with_columns(
+            user_key=pl.coalesce(*KEY_TYPES),
+            key_rank=pl.when(pl.col("user_id").is_not_null())
+            .then(0)
+            .when(pl.col("advertising_id").is_not_null())
+            .then(1)
+            .when(pl.col("idfv").is_not_null())
+            .then(2),
+        )
     )
 
 

@@ -1,0 +1,167 @@
+"""Benchmark: one partition's whole materialization, and where its time goes.
+
+Not a test (the machine is noisy). Starts both sandboxes in their own process serving reports of
+``--rows`` rows, has DT's sandbox make the report once (its generator is not what is measured),
+then runs ``daily_revenue_events_job`` on one partition in a fresh process with a fresh data
+folder: the raw report download, ``user_revenue`` with its four checks, the Reo.Dev events with
+theirs. Prints each step's wall time, the load's parse/write split, the reconciliation check
+against the load, and the run's peak RSS.
+
+    .venv/bin/python bench/materialize.py [--rows 1000000 5000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
+from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
+
+APP = "148721"
+DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+CHILD = """
+import sys
+import dagster as dg
+from reo_dt_assets.definitions import defs
+
+job = defs().resolve_job_def("daily_revenue_events_job")
+with dg.DagsterInstance.ephemeral() as instance:
+    result = job.execute_in_process(
+        partition_key=sys.argv[1], instance=instance, raise_on_error=False
+    )
+    stamps = {}
+    for event in result.all_events:
+        if event.event_type_value in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
+            stamps.setdefault(event.step_key, []).append(event.timestamp)
+    for step, times in stamps.items():
+        print("STEP", step, f"{max(times) - min(times):.2f}")
+    for record in instance.all_logs(result.run_id):
+        if "rows parsed in" in record.user_message:
+            print("LOAD", record.user_message)
+print("OK" if result.success else "FAILED")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the sandbox did not listen on {port}") from None
+            time.sleep(0.1)
+
+
+def measure(rows: int, out: Path) -> None:
+    dt_port, reo_port = _free_port(), _free_port()
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reo_dt_assets.sandbox",
+            "--rows",
+            str(rows),
+            "--not-ready-polls",
+            "0",
+            "--dt-port",
+            str(dt_port),
+            "--reo-port",
+            str(reo_port),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait_listening(dt_port)
+        _wait_listening(reo_port)
+        dt_url = f"http://127.0.0.1:{dt_port}"
+        started = time.perf_counter()
+        with (
+            tempfile.TemporaryDirectory(dir=out) as warm,
+            DigitalTurbineClient(
+                SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, dt_url, poll_deadline_seconds=900
+            ) as client,
+        ):
+            client.fetch_report(DAY, APP, Path(warm) / "report.csv")
+        print(
+            f"{rows:,} rows: the sandbox made the report in {time.perf_counter() - started:.1f} s"
+        )
+        data = out / f"materialize_{rows}"
+        shutil.rmtree(data, ignore_errors=True)
+        environment = os.environ | {
+            "DT_CLIENT_ID": SANDBOX_CLIENT_ID,
+            "DT_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+            "DT_REPORTING_BASE_URL": dt_url,
+            "REO_API_KEY": SANDBOX_API_KEY,
+            "REO_INGEST_BASE_URL": f"http://127.0.0.1:{reo_port}",
+            "REO_DT_DATA_DIR": str(data),
+            "REO_DT_DUCKDB_PATH": str(data / "reo_dt.duckdb"),
+        }
+        started = time.perf_counter()
+        with tempfile.TemporaryFile("w+") as stdout:
+            child = subprocess.Popen(
+                [sys.executable, "-c", CHILD, f"{APP}|{DAY}"],
+                env=environment,
+                stdout=stdout,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            _, _, usage = os.wait4(child.pid, 0)
+            seconds = time.perf_counter() - started
+            stdout.seek(0)
+            output = stdout.read()
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
+    lines = output.splitlines()
+    if not lines or lines[-1] != "OK":
+        raise SystemExit(f"the run failed:\n{output}")
+    steps = {
+        parts[1]: float(parts[2])
+        for parts in (line.split() for line in lines)
+        if parts[0] == "STEP"
+    }
+    print(
+        f"  whole run (process start to exit): {seconds:.1f} s, "
+        f"peak RSS {usage.ru_maxrss / 1024:,.0f} MiB"
+    )
+    for step, step_seconds in steps.items():
+        print(f"  {step:56} {step_seconds:7.2f} s")
+    load = next((line for line in lines if line.startswith("LOAD")), "")
+    if match := re.search(r"parsed in ([\d.]+)s .*written in ([\d.]+)s", load):
+        print(f"  user_revenue: parse {match[1]} s, DuckDB write {match[2]} s")
+    checks = steps.get("user_revenue_checks")
+    if checks is not None and "user_revenue" in steps:
+        print(f"  user_revenue checks / user_revenue = {checks / steps['user_revenue']:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for rows in args.rows:
+        measure(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,7 @@ import dagster as dg
 from reo_dt_assets.defs import pools
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets.settings import DAGSTER_PG_URL, REO_DT_DUCKLAKE
 
 PROJECT = Path(__file__).resolve().parent.parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -51,10 +52,13 @@ os.execv(sys.argv[2], sys.argv[2:])
 def prepare_home(home: Path | None = None) -> Path:
     """``DAGSTER_HOME`` (default ``.dagster_home/``) with the project's ``dagster.yaml`` and
     pool limits. A ``dagster.yaml`` already there is kept (it may be edited on purpose), with a
-    warning if it is not the project's."""
+    warning if it is not the project's. With ``DAGSTER_PG_URL`` set, the instance is in that
+    PostgreSQL database (``deploy/dagster-postgres.yaml``); with ``REO_DT_DUCKLAKE`` set, runs
+    write the tables at once (``duckdb_writer`` gets a slot per concurrent run)."""
     home = (home or Path(os.environ.get("DAGSTER_HOME") or PROJECT / ".dagster_home")).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    settings, template = home / "dagster.yaml", PROJECT / "deploy" / "dagster.yaml"
+    instance_file = "dagster-postgres.yaml" if os.environ.get(DAGSTER_PG_URL) else "dagster.yaml"
+    settings, template = home / "dagster.yaml", PROJECT / "deploy" / instance_file
     if not settings.exists():
         shutil.copy(template, settings)
     elif settings.read_bytes() != template.read_bytes():
@@ -66,7 +70,7 @@ def prepare_home(home: Path | None = None) -> Path:
         )
     os.environ["DAGSTER_HOME"] = str(home)
     with dg.DagsterInstance.get() as instance:
-        for pool, limit in pools.LIMITS.items():
+        for pool, limit in pools.limits(bool(os.environ.get(REO_DT_DUCKLAKE))).items():
             instance.event_log_storage.set_concurrency_slots(pool, limit)
     return home
 

@@ -20,6 +20,14 @@ REO_DT_DUCKDB_PATH = "REO_DT_DUCKDB_PATH"
 REO_DT_APPS_FILE = "REO_DT_APPS_FILE"
 REO_DT_USER_DIRECTORY = "REO_DT_USER_DIRECTORY"
 REO_DT_LOOKBACK_DAYS = "REO_DT_LOOKBACK_DAYS"
+# A libpq conninfo (``dbname=lake host=... user=... password=...``): the tables go to a DuckLake
+# catalog in that PostgreSQL database instead of the DuckDB file. It may hold a password, so it
+# is read like a secret (``dagster.EnvVar``), not here.
+REO_DT_DUCKLAKE = "REO_DT_DUCKLAKE"
+REO_DT_DUCKLAKE_DATA_PATH = "REO_DT_DUCKLAKE_DATA_PATH"
+# A SQLAlchemy URL (``postgresql+psycopg2://...``): the Dagster instance in PostgreSQL
+# (``deploy/dagster-postgres.yaml``) instead of SQLite files in DAGSTER_HOME.
+DAGSTER_PG_URL = "DAGSTER_PG_URL"
 
 DEFAULT_DT_REPORTING_BASE_URL = "https://reporting.fyber.com"
 DEFAULT_REO_INGEST_BASE_URL = "https://ingest.reo.dev"
@@ -40,6 +48,11 @@ def data_dir() -> Path:
 def duckdb_path() -> Path:
     configured = os.environ.get(REO_DT_DUCKDB_PATH)
     return Path(configured) if configured else data_dir() / "reo_dt.duckdb"
+
+
+def ducklake_data_path() -> str:
+    """Where a DuckLake catalog's Parquet files go: a folder (or URL) every worker reaches."""
+    return os.environ.get(REO_DT_DUCKLAKE_DATA_PATH) or str(data_dir() / "ducklake")
 
 
 def apps_file() -> Path:

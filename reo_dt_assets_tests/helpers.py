@@ -90,9 +90,9 @@ def all_resources(
 ) -> dict[str, object]:
     """Every resource, aimed at the sandboxes, the DuckDB file in ``data_dir``."""
     from reo_dt_assets.defs.resources import (
-        DuckDBFileResource,
         ReoResource,
         UserDirectoryResource,
+        WarehouseResource,
     )
 
     resources = dt_resources(dt_url, data_dir)
@@ -101,7 +101,7 @@ def all_resources(
     reo_options.update(reo_overrides)
     return {
         **resources,
-        "duckdb": DuckDBFileResource(database=str(data_dir / "reo_dt.duckdb")),
+        "duckdb": WarehouseResource(database=str(data_dir / "reo_dt.duckdb")),
         "reo": ReoResource(**reo_options),
         "user_directory": UserDirectoryResource(source=directory),
     }

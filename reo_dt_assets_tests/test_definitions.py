@@ -93,10 +93,10 @@ def test_folder_loader_keeps_the_executor_and_the_resources() -> None:
 
 def test_a_failed_write_lets_go_of_the_duckdb_file(tmp_path: Path) -> None:
     """Another process can write the file while the failure (and its traceback) is still held."""
-    from reo_dt_assets.defs.resources import DuckDBFileResource
+    from reo_dt_assets.defs.resources import WarehouseResource
 
     database = tmp_path / "reo_dt.duckdb"
-    resource = DuckDBFileResource(database=str(database))
+    resource = WarehouseResource(database=str(database))
     with pytest.raises(RuntimeError) as failure, resource.get_connection() as conn:
         conn.execute("CREATE TABLE t (x INTEGER)")
         raise RuntimeError("the write failed")

@@ -8,6 +8,7 @@ check and the UI see the hole instead of an absent row.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 import duckdb
@@ -20,7 +21,7 @@ from reo_dt_assets.schema import (
     REVENUE_PARTITIONS,
     USER_REVENUE,
 )
-from reo_dt_assets.staging import staged_transaction
+from reo_dt_assets.staging import retry_conflicts, staged_transaction
 
 _ROLLUP = f"""
 WITH apps AS (SELECT unnest($apps::VARCHAR[]) AS app_id),
@@ -60,21 +61,35 @@ ORDER BY a.app_id
 
 
 def write_day(
-    conn: duckdb.DuckDBPyConnection, day: dt.date, app_ids: Sequence[str], now: dt.datetime
+    conn: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    app_ids: Sequence[str],
+    now: dt.datetime,
+    log: logging.Logger | None = None,
 ) -> pl.DataFrame:
-    """Replace ``day``'s rows for the catalog apps ``app_ids``; return them."""
+    """Replace ``day``'s rows for the catalog apps ``app_ids``; return them. On a DuckLake
+    catalog, again if a concurrent writer's commit conflicts with it (logged to ``log``)."""
     ensure_tables(conn)
-    for table in (DELIVERIES, DAILY_REVENUE):
-        conn.execute(table.ddl())
-    rows = conn.sql(_ROLLUP, params={"day": day, "apps": list(app_ids), "now": now}).pl()
+    conn.execute(DAILY_REVENUE.ddl())
+    # The ledger is read where the connection finds it: in this database, or in PostgreSQL beside
+    # a DuckLake catalog (on its search path); created here only if it is nowhere yet.
+    if not conn.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [DELIVERIES.name]
+    ).fetchall():
+        conn.execute(DELIVERIES.ddl())
     columns = ", ".join(DAILY_REVENUE.column_names)
-    with staged_transaction(conn, "staged_daily_revenue", rows):
-        conn.execute(f"DELETE FROM {DAILY_REVENUE.name} WHERE report_date = ?", [day])
-        conn.execute(
-            f"INSERT INTO {DAILY_REVENUE.name} ({columns}) "
-            f"SELECT {columns} FROM staged_daily_revenue"
-        )
-    return rows
+
+    def replace() -> pl.DataFrame:
+        rows = conn.sql(_ROLLUP, params={"day": day, "apps": list(app_ids), "now": now}).pl()
+        with staged_transaction(conn, "staged_daily_revenue", rows):
+            conn.execute(f"DELETE FROM {DAILY_REVENUE.name} WHERE report_date = ?", [day])
+            conn.execute(
+                f"INSERT INTO {DAILY_REVENUE.name} ({columns}) "
+                f"SELECT {columns} FROM staged_daily_revenue"
+            )
+        return rows
+
+    return retry_conflicts(replace, log)
 
 
 def same_weekday_history(

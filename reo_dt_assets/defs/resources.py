@@ -10,6 +10,7 @@ refusing the launch. Tunables default to their environment variable when it is s
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -20,6 +21,8 @@ from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.reo.client import ReoClient
+from reo_dt_assets.schema import Table
+from reo_dt_assets.warehouse import DuckLake, lake_connection, qualified
 
 
 def _secrets(*names: str) -> list[str]:
@@ -132,22 +135,53 @@ class ReoResource(dg.ConfigurableResource):
             yield client
 
 
-class DuckDBFileResource(DuckDBResource):
-    """``DuckDBResource`` whose connection is closed when the work inside fails too.
+class WarehouseResource(DuckDBResource):
+    """Connections to the tables: the DuckDB file ``database``, or, when ``REO_DT_DUCKLAKE``
+    names a PostgreSQL database, the DuckLake catalog in it (``reo_dt_assets.warehouse``).
 
-    Its ``get_connection`` closes only on success: after a failed write the traceback keeps the
-    connection, and with it the file's one write lock, alive until garbage collection, so other
-    runs would wait on a lock nobody uses.
+    The conninfo is read when a run connects, like a credential, since it may hold a password.
+    On the file, a connection is closed when the work inside fails too: ``DuckDBResource``'s
+    closes only on success, and after a failed write the traceback kept it, and with it the
+    file's one write lock, alive until garbage collection, so other runs waited on a lock nobody
+    used.
     """
+
+    def _lake(self) -> DuckLake | None:
+        catalog = (dg.EnvVar(settings.REO_DT_DUCKLAKE).get_value() or "").strip()
+        return DuckLake(catalog, settings.ducklake_data_path()) if catalog else None
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        lake = self._lake()
+        if lake is not None:
+            with lake_connection(lake) as conn:
+                yield conn
+            return
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as conn:
             try:
                 yield conn
             except BaseException:
                 conn.close()
                 raise
+
+    @contextmanager
+    def get_ledger_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Where the delivery ledger is: the file, or PostgreSQL beside a DuckLake catalog."""
+        lake = self._lake()
+        if lake is None:
+            with self.get_connection() as conn:
+                yield conn
+            return
+        with lake_connection(lake, ledger=True) as conn:
+            yield conn
+
+    def table_name(self, table: Table) -> str:
+        """``dagster/table_name``: ``<database file stem>.main.<table>``, or its name beside the
+        DuckLake catalog (never the conninfo)."""
+        if self._lake() is not None:
+            return qualified(table)
+        return f"{Path(self.database).stem}.main.{table.name}"
 
 
 class UserDirectoryResource(dg.ConfigurableResource):
@@ -176,7 +210,7 @@ def resources() -> dg.Definitions:
         resources={
             "digital_turbine": DigitalTurbineResource(),
             "storage": StorageResource(data_dir=str(settings.data_dir())),
-            "duckdb": DuckDBFileResource(database=str(settings.duckdb_path())),
+            "duckdb": WarehouseResource(database=str(settings.duckdb_path())),
             "reo": ReoResource(),
             "user_directory": UserDirectoryResource(source=settings.user_directory()),
         }

@@ -1,7 +1,6 @@
-"""How a DuckDB table of ``reo_dt_assets.schema`` shows in the UI: its column schema and its
-name, derived from the one definition, for every asset that writes or describes a table."""
-
-from pathlib import Path
+"""How a DuckDB table of ``reo_dt_assets.schema`` shows in the UI: its column schema, derived from
+the one definition, for every asset that writes or describes a table (its name comes from the
+``duckdb`` resource, which knows where the table is)."""
 
 import dagster as dg
 
@@ -20,8 +19,3 @@ def column_schema(table: Table) -> dg.TableSchema:
             for c in table.columns
         ]
     )
-
-
-def table_name(database: str, table: Table) -> str:
-    """``dagster/table_name``: ``<database file stem>.main.<table>``."""
-    return f"{Path(database).stem}.main.{table.name}"

@@ -1,4 +1,8 @@
-"""The delivery ledger: one row per ``event_id`` in DuckDB table ``reo_event_deliveries``.
+"""The delivery ledger: one row per ``event_id`` in table ``reo_event_deliveries``.
+
+The table is in the DuckDB file, or, beside a DuckLake catalog, in PostgreSQL (where a unique
+index on ``event_id`` and row locks keep concurrent runs of other partitions apart); the
+connections ``connect`` gives decide which (``reo_dt_assets.warehouse``).
 
 An event is marked delivered only after Reo.Dev confirmed it. Results are written as the
 sender hands them back (every 0.2 s, or sooner under load), each batch in its own short

@@ -8,6 +8,7 @@ and a failure leaves the previous rows in place. The reads serve the asset check
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import polars as pl
 from reo_dt_assets.digital_turbine.columns import match_header, read_header
 from reo_dt_assets.revenue.parse import ParsedReport, ReportTotals
 from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE, Table
-from reo_dt_assets.staging import transaction
+from reo_dt_assets.staging import retry_conflicts, transaction
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
@@ -33,9 +34,12 @@ def write_partition(
     loaded_at: dt.datetime,
     *,
     memory_mb: float | None = None,
+    log: logging.Logger | None = None,
 ) -> None:
     """Replace the partition's rows in ``user_revenue`` with the parsed users (DuckDB reads their
-    Parquet files itself, within ``memory_mb`` if given) and its row in the summary table."""
+    Parquet files itself, within ``memory_mb`` if given) and its row in the summary table; on a
+    DuckLake catalog, again if a concurrent writer's commit conflicts with it (logged to ``log``).
+    """
     ensure_tables(conn)
     columns = ", ".join(USER_REVENUE.column_names)
     selected = ", ".join(
@@ -48,7 +52,8 @@ def write_partition(
         settings["memory_limit"] = f"'{int(memory_mb)}MiB'"
     for name, value in settings.items():
         conn.execute(f"SET {name} = {value}")
-    try:
+
+    def replace() -> None:
         with transaction(conn):
             for table in (USER_REVENUE, REVENUE_PARTITIONS):
                 conn.execute(
@@ -62,6 +67,9 @@ def write_partition(
                     {"loaded_at": loaded_at, "files": [str(f) for f in parsed.user_files]},
                 )
             _insert_summary(conn, parsed.totals, date, app_id, loaded_at)
+
+    try:
+        retry_conflicts(replace, log)
     finally:
         for name in settings:
             conn.execute(f"RESET {name}")

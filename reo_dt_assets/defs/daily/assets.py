@@ -1,11 +1,9 @@
 """The ``daily_revenue`` asset: one day across every app of the catalog."""
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from reo_dt_assets.daily.store import write_day
 from reo_dt_assets.defs import pools
@@ -13,6 +11,7 @@ from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import daily
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.reo.assets import reo_usage_events
+from reo_dt_assets.defs.resources import WarehouseResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.schema import DAILY_REVENUE
@@ -41,7 +40,7 @@ def apps_of(day: dt.date) -> list[str]:
     ),
 )
 def daily_revenue(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource
 ) -> dg.MaterializeResult:
     """Revenue, users and delivered events per app for one UTC day, across the catalog.
 
@@ -51,9 +50,9 @@ def daily_revenue(
     and was delivered, and whether the day looks like the same weekday of the last four weeks.
     """
     day = dt.date.fromisoformat(context.partition_key)
-    Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.get_connection() as conn:
-        rows = write_day(conn, day, apps_of(day), dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        rows = write_day(conn, day, apps_of(day), now, log=context.log)
     loaded = rows.filter("loaded")
     metadata: dict[str, Any] = {
         "dagster/row_count": rows.height,

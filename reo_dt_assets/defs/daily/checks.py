@@ -4,12 +4,12 @@ import datetime as dt
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from reo_dt_assets.daily.store import day_rows, same_weekday_history
 from reo_dt_assets.daily.verdicts import anomaly_verdict, coverage_verdict
 from reo_dt_assets.defs.daily.assets import daily_revenue
 from reo_dt_assets.defs.digital_turbine.partitions import daily
+from reo_dt_assets.defs.resources import WarehouseResource
 from reo_dt_assets.defs.verdicts import check_result
 
 
@@ -31,7 +31,7 @@ from reo_dt_assets.defs.verdicts import check_result
     ]
 )
 def daily_revenue_checks(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+    context: dg.AssetCheckExecutionContext, duckdb: WarehouseResource
 ) -> Iterator[dg.AssetCheckResult]:
     day = dt.date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as conn:

@@ -3,16 +3,15 @@
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
-from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource
+from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource, WarehouseResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.defs.tables import column_schema, table_name
+from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
 from reo_dt_assets.reo.ledger import DeliveryLedger
@@ -39,7 +38,7 @@ class ReoDeliveryConfig(dg.Config):
 def reo_usage_events(
     context: dg.AssetExecutionContext,
     config: ReoDeliveryConfig,
-    duckdb: DuckDBResource,
+    duckdb: WarehouseResource,
     reo: ReoResource,
     user_directory: UserDirectoryResource,
 ) -> dg.MaterializeResult:
@@ -73,7 +72,7 @@ def reo_usage_events(
         environment=app.environment,
         directory=directory,
     )
-    ledger = DeliveryLedger(duckdb.get_connection)
+    ledger = DeliveryLedger(duckdb.get_ledger_connection)
     if config.dry_run:
         outcome = deliver(built, ledger, None, date=date, app_id=app_id, log=context.log)
     else:
@@ -89,7 +88,7 @@ def reo_usage_events(
         "dry_run": config.dry_run,
         "sent_now": outcome.sent_now,
         # The delivery ledger, described as the table it is.
-        "dagster/table_name": table_name(duckdb.database, DELIVERIES),
+        "dagster/table_name": duckdb.table_name(DELIVERIES),
         "dagster/column_schema": column_schema(DELIVERIES),
         "ledger_rows": sum(ledger.status_counts(date, app_id).values()),
     }

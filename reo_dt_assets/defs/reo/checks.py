@@ -3,10 +3,10 @@
 from collections.abc import Iterator
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.reo.assets import reo_usage_events
+from reo_dt_assets.defs.resources import WarehouseResource
 from reo_dt_assets.defs.verdicts import check_result
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.reo.verdicts import events_verdicts
@@ -40,10 +40,10 @@ from reo_dt_assets.revenue.store import user_id_totals
     ]
 )
 def reo_usage_events_checks(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource
+    context: dg.AssetCheckExecutionContext, duckdb: WarehouseResource
 ) -> Iterator[dg.AssetCheckResult]:
     date, app_id = report_of(context.partition_key)
-    events = DeliveryLedger(duckdb.get_connection).partition_events(date, app_id)
+    events = DeliveryLedger(duckdb.get_ledger_connection).partition_events(date, app_id)
     with duckdb.get_connection() as conn:
         users, revenue = user_id_totals(conn, date, app_id)
     for verdict in events_verdicts(events, users, revenue):

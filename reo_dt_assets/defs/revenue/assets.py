@@ -5,15 +5,14 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
-from reo_dt_assets.defs.resources import StorageResource
+from reo_dt_assets.defs.resources import StorageResource, WarehouseResource
 from reo_dt_assets.defs.retries import mark_not_retryable
-from reo_dt_assets.defs.tables import column_schema, table_name
+from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.parse import BadReportError, buckets_for, parse_report
 from reo_dt_assets.revenue.scratch import scratch_folder
@@ -38,7 +37,7 @@ from reo_dt_assets.schema import USER_REVENUE
     ),
 )
 def user_revenue(
-    context: dg.AssetExecutionContext, duckdb: DuckDBResource, storage: StorageResource
+    context: dg.AssetExecutionContext, duckdb: WarehouseResource, storage: StorageResource
 ) -> dg.MaterializeResult:
     """Ad revenue and impressions per user and day, from DT's user-level report.
 
@@ -65,7 +64,6 @@ def user_revenue(
         except BadReportError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
         parsed_at = time.monotonic()
-        Path(duckdb.database).parent.mkdir(parents=True, exist_ok=True)
         with duckdb.get_connection() as conn:
             write_partition(
                 conn,
@@ -74,6 +72,7 @@ def user_revenue(
                 app_id,
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
                 memory_mb=storage.load_memory_mb / 2,
+                log=context.log,
             )
     totals = parsed.totals
     context.log.info(
@@ -85,7 +84,7 @@ def user_revenue(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": totals.users,
-            "dagster/table_name": table_name(duckdb.database, USER_REVENUE),
+            "dagster/table_name": duckdb.table_name(USER_REVENUE),
             "dagster/column_schema": column_schema(USER_REVENUE),
             "users": totals.users,
             # Money to the cent for display; the exact values stay in DuckDB.

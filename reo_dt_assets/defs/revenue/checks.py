@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
 from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
-from reo_dt_assets.defs.resources import StorageResource
+from reo_dt_assets.defs.resources import StorageResource, WarehouseResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.verdicts import check_result
 from reo_dt_assets.digital_turbine.raw import raw_report_path
@@ -59,7 +58,7 @@ from reo_dt_assets.schema import USER_REVENUE
     ]
 )
 def user_revenue_checks(
-    context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, storage: StorageResource
+    context: dg.AssetCheckExecutionContext, duckdb: WarehouseResource, storage: StorageResource
 ) -> Iterator[dg.AssetCheckResult]:
     date, app_id = report_of(context.partition_key)
     raw = raw_totals(raw_report_path(Path(storage.data_dir), date, app_id))

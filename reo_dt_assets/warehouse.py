@@ -18,12 +18,12 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import duckdb
+import psycopg2
 
 from reo_dt_assets.schema import (
     DAILY_REVENUE,
@@ -32,12 +32,11 @@ from reo_dt_assets.schema import (
     USER_REVENUE,
     Table,
 )
-from reo_dt_assets.staging import retry_conflicts
 
 LAKE = "lake"  # the DuckLake catalog, as SQL names it
 LEDGER = "ledger"  # the PostgreSQL database of the delivery ledger, as SQL names it
 LAKE_TABLES = (USER_REVENUE, REVENUE_PARTITIONS, DAILY_REVENUE)
-LEDGER_LOCK = 7212  # PostgreSQL advisory lock taken while the ledger's table is created
+OPENING_LOCK = 7212  # PostgreSQL advisory lock held while a process creates the tables
 
 
 @dataclass(frozen=True)
@@ -85,22 +84,27 @@ def _open(lake: DuckLake) -> duckdb.DuckDBPyConnection:
             conn.execute(f"LOAD '{extension_path(module, name)}'")
         if "://" not in lake.data_path:
             Path(lake.data_path).mkdir(parents=True, exist_ok=True)
-        catalog = lake.catalog.replace("'", "''")
-        data_path = lake.data_path.replace("'", "''")
-        conn.execute(f"ATTACH 'ducklake:postgres:{catalog}' AS {LAKE} (DATA_PATH '{data_path}')")
-        conn.execute(f"ATTACH '{catalog}' AS {LEDGER} (TYPE postgres)")
-        # The first processes to open a new catalog race to create the tables: PostgreSQL
-        # serialises the ledger's under an advisory lock, DuckLake's commits conflict and retry.
-        ledger_ddl = DELIVERIES.ddl().replace(" DOUBLE", " DOUBLE PRECISION")
-        key = ", ".join(DELIVERIES.key)
-        conn.execute(
-            f"CALL postgres_execute('{LEDGER}', 'SELECT pg_advisory_xact_lock({LEDGER_LOCK}); "
-            f"{ledger_ddl}; CREATE UNIQUE INDEX IF NOT EXISTS {DELIVERIES.name}_key "
-            f"ON {DELIVERIES.name} ({key})')"
-        )
-        conn.execute(f"USE {LAKE}")
-        for table in LAKE_TABLES:
-            retry_conflicts(partial(conn.execute, table.ddl()))
+        # The first processes to open a new catalog would race to create DuckLake's metadata
+        # tables and ours: one at a time, under a PostgreSQL advisory lock.
+        with closing(psycopg2.connect(lake.catalog)) as lock, lock.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [OPENING_LOCK])
+            catalog = lake.catalog.replace("'", "''")
+            data_path = lake.data_path.replace("'", "''")
+            conn.execute(
+                f"ATTACH 'ducklake:postgres:{catalog}' AS {LAKE} (DATA_PATH '{data_path}')"
+            )
+            conn.execute(f"ATTACH '{catalog}' AS {LEDGER} (TYPE postgres)")
+            conn.execute(f"USE {LAKE}")
+            for table in LAKE_TABLES:
+                conn.execute(table.ddl())
+            # PostgreSQL's own types; the unique key holds even if two runs of one partition
+            # register its events at once.
+            cursor.execute(DELIVERIES.ddl().replace(" DOUBLE", " DOUBLE PRECISION"))
+            cursor.execute(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {DELIVERIES.name}_key "
+                f"ON {DELIVERIES.name} ({', '.join(DELIVERIES.key)})"
+            )
+            lock.commit()
     except BaseException:
         conn.close()
         raise

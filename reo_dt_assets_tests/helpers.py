@@ -6,15 +6,17 @@ of them start import it like any other.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import dagster as dg
 import duckdb
+import pytest
 
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
@@ -136,3 +138,25 @@ def file_ledger(path: Path) -> DeliveryLedger:
             yield conn
 
     return DeliveryLedger(connect)
+
+
+def assert_users_are_the_ground_truth(
+    conn: duckdb.DuckDBPyConnection,
+    sandbox: DTSandbox,
+    apps: Iterable[str],
+    days: Iterable[dt.date],
+) -> None:
+    """``user_revenue`` holds exactly the DT sandbox's users of every (app, day), to 1e-9 USD."""
+    for app in apps:
+        for day in days:
+            truth = sandbox.ground_truth(day, app)
+            rows = dict(
+                conn.execute(
+                    "SELECT user_key, revenue_usd FROM user_revenue "
+                    "WHERE report_date = ? AND app_id = ?",
+                    [day, app],
+                ).fetchall()
+            )
+            assert len(rows) == len(truth.users), (app, day)
+            for (_, key), totals in truth.users.items():
+                assert rows[key] == pytest.approx(totals.revenue_usd, abs=1e-9)

@@ -19,7 +19,7 @@ import pytest
 
 from reo_dt_assets_tests.deployment import Deployment
 from reo_dt_assets_tests.deployment import deployment as start_deployment
-from reo_dt_assets_tests.helpers import wait_for
+from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
@@ -95,19 +95,7 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     assert all(getattr(e, "passed", False) for e in evaluations)
 
     with duckdb.connect(str(deployment.data / "reo_dt.duckdb"), read_only=True) as conn:
-        for app in APPS:
-            for day in days:
-                truth = deployment.dt.ground_truth(day, app)
-                rows = dict(
-                    conn.execute(
-                        "SELECT user_key, revenue_usd FROM user_revenue "
-                        "WHERE report_date = ? AND app_id = ?",
-                        [day, app],
-                    ).fetchall()
-                )
-                assert len(rows) == len(truth.users)
-                for (_, key), totals in truth.users.items():
-                    assert rows[key] == pytest.approx(totals.revenue_usd, abs=1e-9)
+        assert_users_are_the_ground_truth(conn, deployment.dt, APPS, days)
         expected_events = conn.execute(
             "SELECT count(*) FROM user_revenue WHERE user_key_type = 'user_id'"
         ).fetchone()

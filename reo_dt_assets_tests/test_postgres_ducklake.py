@@ -23,7 +23,7 @@ from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, USER_REVENUE
 from reo_dt_assets.warehouse import DuckLake, lake_connection
 from reo_dt_assets_tests.deployment import Deployment
 from reo_dt_assets_tests.deployment import deployment as start_deployment
-from reo_dt_assets_tests.helpers import wait_for
+from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
 from reo_dt_assets_tests.postgres import Postgres, postgres_server
 from reo_dt_assets_tests.test_e2e_webserver import DONE, LAUNCH, STATUS
 
@@ -179,19 +179,7 @@ def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> N
 
     lake = DuckLake(os.environ["REO_DT_DUCKLAKE"], os.environ["REO_DT_DUCKLAKE_DATA_PATH"])
     with lake_connection(lake) as conn:
-        for app in APPS:
-            for day in days:
-                truth = deployment.dt.ground_truth(day, app)
-                rows = dict(
-                    conn.execute(
-                        f"SELECT user_key, revenue_usd FROM {USER_REVENUE.name} "
-                        "WHERE report_date = ? AND app_id = ?",
-                        [day, app],
-                    ).fetchall()
-                )
-                assert len(rows) == len(truth.users)
-                for (_, key), totals in truth.users.items():
-                    assert rows[key] == pytest.approx(totals.revenue_usd, abs=1e-9)
+        assert_users_are_the_ground_truth(conn, deployment.dt, APPS, days)
         [(expected_events,)] = conn.execute(
             f"SELECT count(*) FROM {USER_REVENUE.name} WHERE user_key_type = 'user_id'"
         ).fetchall()

@@ -73,7 +73,7 @@ ROWS_PER_BUFFER = 10_000
 #: ``BASE_MB`` whatever its size, and aggregating a bucket about ``STATE_PER_CSV_BYTE`` times
 #: the bucket's share of the CSV (the group-by state of its users), with some margin.
 BASE_MB = 300
-STATE_PER_CSV_BYTE = 3.2
+STATE_PER_CSV_BYTE = 3.6
 
 
 @dataclass(frozen=True, eq=False)

@@ -16,6 +16,7 @@ from reo_dt_assets.revenue.parse import (
     USERS_SCHEMA,
     BadReportError,
     ReportTotals,
+    buckets_for,
     parse_report,
 )
 from reo_dt_assets.revenue.store import raw_totals
@@ -227,3 +228,10 @@ def test_lines_without_any_value_are_not_rows(tmp_path: Path, buckets: int) -> N
     totals = raw_totals(path)
     assert (totals.rows, totals.impressions) == (2, 6)
     assert totals.revenue_usd == pytest.approx(0.024)
+
+
+def test_bigger_reports_and_smaller_budgets_take_more_buckets() -> None:
+    assert buckets_for(10_000_000, 1024) == 1  # ~80k rows: one pass, as before buckets
+    five_million = 605_000_000
+    assert 1 < buckets_for(five_million, 1024) < buckets_for(five_million, 700)
+    assert buckets_for(4 * five_million, 1024) > 3 * buckets_for(five_million, 1024)

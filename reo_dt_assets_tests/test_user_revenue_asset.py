@@ -253,7 +253,7 @@ def test_parallel_runs_of_different_partitions(dt_sandbox: DTSandbox, tmp_path: 
         ).fetchone() == (4, True)
 
 
-BIG_REPORT_ROWS = 200_000  # ~24 MB: more than a 512 MiB load budget parses in one bucket
+BIG_REPORT_ROWS = 600_000  # ~73 MB: more than a 512 MiB load budget parses in one bucket
 SMALL_BUDGET_MB = 512
 
 

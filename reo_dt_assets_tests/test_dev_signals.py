@@ -50,6 +50,17 @@ class Ui:
             time.sleep(0.1)
 
 
+def _signals_as_a_shell_leaves_them() -> None:
+    """In the child, before exec: no signal blocked or ignored, as a terminal starts ``make``.
+
+    Both survive fork and exec, and earlier tests in this pytest process may leave them changed
+    (in a full run, all four signal tests through ``make`` saw it ignore SIGTERM).
+    """
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
+
+
 @contextmanager
 def running_ui(tmp_path: Path, *, through_make: bool = True) -> Iterator[Ui]:
     """``make ui`` (or its python command alone) on free ports in its own session, until the UI
@@ -83,6 +94,7 @@ def running_ui(tmp_path: Path, *, through_make: bool = True) -> Iterator[Ui]:
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_signals_as_a_shell_leaves_them,
         )
     tree: set[tuple[int, str]] = set()
     try:

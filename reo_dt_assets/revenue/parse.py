@@ -1,4 +1,5 @@
-"""Raw DT report -> one row per user: typed, validated and aggregated in one streaming pass.
+"""Raw DT report -> one row per user: typed, validated and aggregated in one streaming pass, or,
+for a report too big for the memory budget, bucket by bucket of users (``buckets_for``).
 
 Columns are found through the one column contract (``digital_turbine.columns``) by header
 position, read as text and typed explicitly, so a bad value is reported with its line and

@@ -8,18 +8,18 @@ conflict (DuckLake commits optimistically); ``retry_conflicts`` runs the whole t
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import duckdb
 import polars as pl
 
+from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict, call_with_retries
+
 T = TypeVar("T")
 CONFLICT = "conflict"  # in DuckLake's "Transaction conflict - ..." and "Failed to commit ..."
-CONFLICT_ATTEMPTS = 8
+CONFLICT_RETRY = RetryPolicy(attempts=8, base_delay=0.1, max_delay=10.0)
 _log = logging.getLogger(__name__)
 
 
@@ -49,20 +49,27 @@ def staged_transaction(
 
 
 def retry_conflicts(write: Callable[[], T], log: logging.Logger | None = None) -> T:
-    """``write()``, one whole transaction, run again after a jittered wait (0.1 s doubling, at
-    most ``CONFLICT_ATTEMPTS`` tries) when its commit lost a conflict to a concurrent writer;
-    any other error is raised at once."""
-    attempt = 1
-    while True:
+    """``write()``, one whole transaction, run again (``CONFLICT_RETRY``: the project's one
+    backoff) when its commit lost a conflict to a concurrent writer; any other error is raised
+    at once."""
+
+    def attempt() -> Outcome[T]:
         try:
-            return write()
+            return Outcome(Verdict.DONE, value=write())
         except duckdb.TransactionException as error:
-            if CONFLICT not in str(error).lower() or attempt == CONFLICT_ATTEMPTS:
+            if CONFLICT not in str(error).lower():
                 raise
-            wait = random.uniform(0.5, 1.0) * 0.1 * 2 ** (attempt - 1)
-            (log or _log).warning(
-                f"commit conflict with a concurrent writer (try {attempt} of "
-                f"{CONFLICT_ATTEMPTS}), writing again in {wait:.2f}s: {str(error)[:200]}"
-            )
-            time.sleep(wait)
-            attempt += 1
+            return Outcome(Verdict.RETRY, error=str(error)[:200])
+
+    def log_retry(attempts_made: int, outcome: Outcome[T], wait: float) -> None:
+        (log or _log).warning(
+            f"commit conflict with a concurrent writer (try {attempts_made} of "
+            f"{CONFLICT_RETRY.attempts}), writing again in {wait:.2f}s: {outcome.error}"
+        )
+
+    outcome = call_with_retries(attempt, CONFLICT_RETRY, on_retry=log_retry)
+    if outcome.verdict is not Verdict.DONE:
+        raise duckdb.TransactionException(
+            f"{outcome.error} (still conflicting after {CONFLICT_RETRY.attempts} tries)"
+        )
+    return cast(T, outcome.value)  # DONE carries what write() returned

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 DT_CLIENT_ID = "DT_CLIENT_ID"
 DT_CLIENT_SECRET = "DT_CLIENT_SECRET"
 DT_REPORTING_BASE_URL = "DT_REPORTING_BASE_URL"
 REO_API_KEY = "REO_API_KEY"
 REO_INGEST_BASE_URL = "REO_INGEST_BASE_URL"
+# How event_id goes on the wire: ``integer`` (the document's examples, Reo.Dev's own client) or
+# ``string`` (the document's parameter table), the same number either way.
+REO_EVENT_ID_TYPE = "REO_EVENT_ID_TYPE"
+EventIdType = Literal["integer", "string"]
+EVENT_ID_TYPES: tuple[EventIdType, ...] = ("integer", "string")
+REO_OUTAGE_LIMIT_SECONDS = "REO_OUTAGE_LIMIT_SECONDS"
 REO_DT_DATA_DIR = "REO_DT_DATA_DIR"
 REO_DT_DUCKDB_PATH = "REO_DT_DUCKDB_PATH"
 REO_DT_APPS_FILE = "REO_DT_APPS_FILE"
@@ -39,6 +46,14 @@ def dt_reporting_base_url() -> str:
 
 def reo_ingest_base_url() -> str:
     return os.environ.get(REO_INGEST_BASE_URL) or DEFAULT_REO_INGEST_BASE_URL
+
+
+def event_id_type() -> EventIdType:
+    value = (os.environ.get(REO_EVENT_ID_TYPE) or "integer").strip().lower()
+    for known in EVENT_ID_TYPES:
+        if value == known:
+            return known
+    raise ValueError(f"{REO_EVENT_ID_TYPE}={value!r}: expected one of {', '.join(EVENT_ID_TYPES)}")
 
 
 def data_dir() -> Path:

@@ -60,8 +60,8 @@ def test_refused_key_leaves_every_event_with_a_reason(
     ledger = file_ledger(tmp_path / "ledger.duckdb")
     with _client(reo_sandbox, api_key="wrong-key") as client:
         outcome = deliver(_built(40), ledger, client, date=DAY, app_id="1", log=LOG)
-    assert outcome.auth_error is not None and "REO_API_KEY" in outcome.auth_error
-    assert "wrong-key" not in outcome.auth_error
+    assert outcome.stopped is not None and "REO_API_KEY" in outcome.stopped
+    assert "wrong-key" not in outcome.stopped
     events = ledger.partition_events(DAY, "1")
     assert len(events) == 40 and outcome.undelivered == 40
     assert all(e.status != "delivered" and e.last_error for e in events)

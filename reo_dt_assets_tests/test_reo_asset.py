@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,9 +16,13 @@ import pytest
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.reo.checks import reo_usage_events_checks
+from reo_dt_assets.defs.retries import NOT_RETRYABLE
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.reo.client import MAX_UNRECORDED
+from reo_dt_assets.reo.events import build_events
+from reo_dt_assets.reo.ledger import payload_json
 from reo_dt_assets.reo.payload import payload_problems
+from reo_dt_assets.revenue.store import event_users
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import DELIVERIES
@@ -139,7 +144,7 @@ def test_failed_events_fail_the_asset_and_are_retried_alone(
     reo_sandbox.faults.error_rate = 0.0
     second = _deliver(dt_sandbox, reo_sandbox, tmp_path)
     assert second.success
-    assert {p["event_id"] for p in reo_sandbox.received[before:]} == failed
+    assert {str(p["event_id"]) for p in reo_sandbox.received[before:]} == failed
 
 
 def test_dry_run_sends_nothing_and_previews(
@@ -306,3 +311,195 @@ def test_missing_directory_file_fails_naming_the_setting(
     assert not result.success
     assert "REO_DT_USER_DIRECTORY" in step_failure(result)[1]
     assert reo_sandbox.requests == 0
+
+
+def _deliver_on(
+    instance: dg.DagsterInstance, dt_sandbox: DTSandbox, reo: ReoSandbox, data_dir: Path, **opts
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [reo_usage_events, reo_usage_events_checks],
+        partition_key=KEY,
+        resources=all_resources(dt_sandbox.url, data_dir, reo.url, **opts),
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _ledger_reasons(data_dir: Path) -> list[tuple[str, str | None]]:
+    with duckdb.connect(str(data_dir / "reo_dt.duckdb"), read_only=True) as conn:
+        return conn.execute("SELECT status, last_error FROM reo_event_deliveries").fetchall()
+
+
+def _assert_stopped_at_once(
+    result: dg.ExecuteInProcessResult,
+    instance: dg.DagsterInstance,
+    reo: ReoSandbox,
+    data_dir: Path,
+    users: int,
+    *,
+    retryable: bool = False,
+) -> str:
+    """The run failed at once: few requests, every event with the reason, retryable or not."""
+    assert not result.success
+    step, message = step_failure(result)
+    assert step == "reo_usage_events"
+    assert reo.requests <= 64 and reo.received == []
+    rows = _ledger_reasons(data_dir)
+    assert len(rows) == users and {status for status, _ in rows} == {"failed"}
+    assert all(error for _, error in rows)
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    assert (run.tags.items() >= NOT_RETRYABLE.items()) is not retryable
+    return message
+
+
+@pytest.mark.parametrize("shape", ["documented", "empty_object", "accepted_empty", "plain_text"])
+def test_every_success_shape_delivers_each_event_once(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path, shape: str
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(success_shape=shape)
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path)
+    assert result.success
+    users = len(_expected_users(dt_sandbox))
+    assert reo_sandbox.requests == users and len(reo_sandbox.counts()) == users
+    assert set(_ledger(tmp_path).values()) == {"delivered"}
+
+
+@pytest.mark.parametrize(
+    "shape", ["documented", "unauthorized", "forbidden_empty", "ok_documented", "bad_request_empty"]
+)
+def test_every_refusal_shape_stops_naming_the_key(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path, shape: str
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(refusal_shape=shape)
+    instance = dg.DagsterInstance.ephemeral()
+    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, reo_key="not-the-key")
+    users = len(_expected_users(dt_sandbox))
+    message = _assert_stopped_at_once(result, instance, reo_sandbox, tmp_path, users)
+    assert "REO_API_KEY" in message and "not-the-key" not in message + str(
+        _ledger_reasons(tmp_path)
+    )
+
+
+def test_event_id_typed_as_the_table_says_stops_then_the_setting_delivers(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(event_id_type="string")
+    instance = dg.DagsterInstance.ephemeral()
+    users = len(_expected_users(dt_sandbox))
+    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, concurrency=16)
+    message = _assert_stopped_at_once(result, instance, reo_sandbox, tmp_path, users)
+    assert "event_id" in message and "REO_EVENT_ID_TYPE=string" in message
+    again = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, event_id_type="string")
+    assert again.success
+    assert all(isinstance(p["event_id"], str) for p in reo_sandbox.received)
+    assert (
+        set(reo_sandbox.counts()) == set(_ledger(tmp_path)) and len(reo_sandbox.counts()) == users
+    )
+    assert set(_ledger(tmp_path).values()) == {"delivered"}
+
+
+def test_event_id_typed_as_the_examples_say_is_the_default(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(event_id_type="integer")
+    assert _deliver(dt_sandbox, reo_sandbox, tmp_path).success
+    assert all(type(p["event_id"]) is int for p in reo_sandbox.received)
+    assert reo_sandbox.requests == len(_expected_users(dt_sandbox))
+
+
+def test_an_activity_type_not_set_up_stops_naming_the_fix(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(unknown_activity_types="AD_REVENUE")
+    instance = dg.DagsterInstance.ephemeral()
+    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, concurrency=16)
+    users = len(_expected_users(dt_sandbox))
+    message = _assert_stopped_at_once(result, instance, reo_sandbox, tmp_path, users)
+    assert "Settings > Product Usage" in message and "'AD_REVENUE'" in message
+
+
+def test_reo_down_longer_than_the_limit_fails_retryable_losing_nothing(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(error_rate=1.0)
+    instance = dg.DagsterInstance.ephemeral()
+    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, outage_limit_seconds=1.0)
+    users = len(_expected_users(dt_sandbox))
+    message = _assert_stopped_at_once(
+        result, instance, reo_sandbox, tmp_path, users, retryable=True
+    )
+    assert "unavailable since" in message and "Nothing was lost" in message
+    reo_sandbox.faults.update(error_rate=0.0)
+    assert _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path).success
+    assert len(reo_sandbox.counts()) == users and set(_ledger(tmp_path).values()) == {"delivered"}
+
+
+def test_a_payload_over_256_kib_is_rejected_never_sent(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    username = sorted(u for u in _expected_users(dt_sandbox) if "@" not in u and "/" not in u)[0]
+    directory = tmp_path / "directory.csv"
+    directory.write_text(f"user_id,user_agent\n{username},{'Mozilla/5.0 ' * 30000}\n")
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path, directory=str(directory))
+    assert result.success and _meta(result)["rejected"] == 1
+    assert reo_sandbox.requests == len(_expected_users(dt_sandbox)) - 1
+    [(status, reason)] = [row for row in _ledger_reasons(tmp_path) if row[0] != "delivered"]
+    assert status == "rejected" and reason and "256 KiB" in reason
+
+
+def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    """The ledger's exact rows as the release before integer ids wrote them: half of the
+    partition delivered under 32-hex ids, half failed. The upgrade sends only the failed half,
+    each once, and keeps one row per event."""
+    _load(dt_sandbox, tmp_path)
+    with duckdb.connect(str(tmp_path / "reo_dt.duckdb")) as conn:
+        rows = event_users(conn, DAY, APP).iter_rows(named=True)
+        users = build_events(
+            rows,
+            date=DAY,
+            app_id=APP,
+            product_id="puzzle-quest",
+            activity_type="AD_REVENUE",
+            environment="PRODUCTION",
+        ).events
+        conn.execute(DELIVERIES.ddl())
+        for n, event in enumerate(users):
+            text = f"{APP}|{DAY}|{event.user_key}|AD_REVENUE"
+            legacy = hashlib.sha256(text.encode()).hexdigest()[:32]  # that release's event_id
+            payload = payload_json({**event.payload, "event_id": legacy})
+            delivered = n % 2 == 0
+            conn.execute(
+                f"INSERT INTO {DELIVERIES.name} VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, "
+                "now(), now(), CASE WHEN ? THEN now() END)",
+                [
+                    legacy,
+                    DAY,
+                    APP,
+                    event.user_key,
+                    "delivered" if delivered else "failed",
+                    200 if delivered else 503,
+                    None if delivered else "HTTP 503: Service Unavailable",
+                    hashlib.sha256(payload.encode()).hexdigest(),
+                    payload,
+                    event.revenue_usd,
+                    delivered,
+                ],
+            )
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path)
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    assert reo_sandbox.requests == len(users) // 2 and len(reo_sandbox.counts()) == len(users) // 2
+    ledger = _ledger(tmp_path)
+    assert len(ledger) == len(users) and set(ledger.values()) == {"delivered"}
+    assert all(event_id.isdigit() for event_id in ledger)
+    assert _meta(result)["already_delivered"] == (len(users) + 1) // 2

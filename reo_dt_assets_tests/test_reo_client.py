@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from reo_dt_assets.http_retry import RetryPolicy, Verdict
-from reo_dt_assets.reo.client import ReoAuthError, ReoClient
+from reo_dt_assets.reo.client import (
+    ReoAuthError,
+    ReoClient,
+    ReoSetupError,
+    ReoUnavailableError,
+    classify,
+)
 from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 
@@ -115,7 +121,7 @@ def test_429_carries_retry_after_to_the_policy(reo_sandbox: ReoSandbox) -> None:
     [
         ({}, _payload(1), Verdict.DONE, 200),
         ({"error_rate": 1.0}, _payload(1), Verdict.RETRY, None),
-        ({"failure_body_rate": 1.0}, _payload(1), Verdict.RETRY, 200),
+        ({"failure_body_rate": 1.0}, _payload(1), Verdict.RETRY, 500),
         ({"drop_after_read_rate": 1.0}, _payload(1), Verdict.RETRY, None),
         ({}, {**_payload(1), "source": "SDK"}, Verdict.FAILED, 400),
     ],
@@ -163,3 +169,161 @@ def test_wrong_key_stops_everything(
     assert all(r.error and "REO_API_KEY" in r.error for r in results)
     assert sum(r.error.startswith("not sent: ") for r in results if r.error) == 500 - len(refused)
     assert "wrong-key-123" not in text + repr(results)
+
+
+DOCUMENTED_SUCCESS = '{"response_code": "200", "response": "Data Uploaded", "status": "success"}'
+DOCUMENTED_REFUSAL = (
+    '{"response_code": 400, "response": "Authentication Failure", "status": "failure"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "verdict", "meant"),
+    [
+        # Any 2xx whose body does not say failure is a success.
+        (200, DOCUMENTED_SUCCESS, Verdict.DONE, 200),
+        (200, "{}", Verdict.DONE, 200),
+        (202, "", Verdict.DONE, 202),
+        (200, "OK", Verdict.DONE, 200),
+        (201, '{"id": 7}', Verdict.DONE, 201),
+        # A body that says failure is one, whatever the status; its response_code says which.
+        (200, '{"status": "failure", "response_code": 500}', Verdict.RETRY, 500),
+        (200, '{"status": "failure"}', Verdict.RETRY, 200),
+        (200, '{"success": false, "message": "try later"}', Verdict.RETRY, 200),
+        (
+            200,
+            '{"status": "failure", "response_code": "400", "response": "bad"}',
+            Verdict.FAILED,
+            400,
+        ),
+        (200, '{"status": "failure", "response_code": 429}', Verdict.RETRY, 429),
+        # Refusals of the key, any shape.
+        (401, "", Verdict.STOP, 401),
+        (403, "", Verdict.STOP, 403),
+        (403, "<html>Forbidden</html>", Verdict.STOP, 403),
+        (400, DOCUMENTED_REFUSAL, Verdict.STOP, 400),
+        (200, DOCUMENTED_REFUSAL, Verdict.STOP, 400),
+        (200, '{"status": "failure", "response_code": 401}', Verdict.STOP, 401),
+        (400, '{"message": "Invalid API key"}', Verdict.STOP, 400),
+        # Worth a retry, or a rejection of this event.
+        (429, "", Verdict.RETRY, 429),
+        (408, "", Verdict.RETRY, 408),
+        (502, "<html>Bad Gateway</html>", Verdict.RETRY, 502),
+        (400, "", Verdict.FAILED, 400),
+        (404, "Not Found", Verdict.FAILED, 404),
+        (422, '{"response": "event_id must be a string"}', Verdict.FAILED, 422),
+        # A success body that names the key is still a success.
+        (200, '{"status": "success", "response": "api key ok"}', Verdict.DONE, 200),
+    ],
+)
+def test_every_reading_of_an_answer(status: int, text: str, verdict: Verdict, meant: int) -> None:
+    outcome = classify(status, text)
+    assert (outcome.verdict, outcome.http_status) == (verdict, meant)
+    if verdict is Verdict.STOP:
+        assert outcome.error and "REO_API_KEY" in outcome.error
+    if verdict is Verdict.FAILED:
+        assert outcome.error and outcome.error.startswith(f"HTTP {status}")
+
+
+@pytest.mark.parametrize("shape", ["documented", "empty_object", "accepted_empty", "plain_text"])
+def test_every_success_shape_delivers_each_event_once(
+    reo_sandbox: ReoSandbox, shape: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    reo_sandbox.faults.update(success_shape=shape)
+    with _client(reo_sandbox) as client:
+        results = _send_all(client, 60)
+    assert all(r.delivered for r in results) and len(results) == 60
+    assert reo_sandbox.requests == 60  # not one retry: each answer was read as a success
+    assert reo_sandbox.counts() == {f"e{n}": 1 for n in range(60)}
+    [first] = [r.getMessage() for r in caplog.records if "first answer" in r.getMessage()]
+    assert f"HTTP {202 if shape == 'accepted_empty' else 200}" in first
+
+
+@pytest.mark.parametrize(
+    "shape", ["documented", "unauthorized", "forbidden_empty", "ok_documented"]
+)
+def test_every_refusal_shape_stops_at_once(reo_sandbox: ReoSandbox, shape: str) -> None:
+    reo_sandbox.faults.update(refusal_shape=shape)
+    results: list[SendResult] = []
+    client = _client(reo_sandbox, api_key="wrong-key-456", concurrency=4)
+    with client, pytest.raises(ReoAuthError, match="REO_API_KEY") as error:
+        client.send_all(((f"e{n}", _payload(n)) for n in range(300)), results.extend)
+    assert reo_sandbox.requests <= 4 and reo_sandbox.received == []
+    assert len(results) == 300 and all(r.error and "REO_API_KEY" in r.error for r in results)
+    assert "wrong-key-456" not in str(error.value) + repr(results)
+
+
+def _setup_mistake(reo_sandbox: ReoSandbox, **payload_changes: Any) -> tuple[str, list]:
+    results: list[SendResult] = []
+    events = ((f"e{n}", {**_payload(n), "event_id": n, **payload_changes}) for n in range(1000))
+    with _client(reo_sandbox, concurrency=16) as client, pytest.raises(ReoSetupError) as error:
+        client.send_all(events, results.extend)
+    assert reo_sandbox.requests <= 64 and reo_sandbox.received == []
+    assert sorted(r.event_id for r in results) == sorted(f"e{n}" for n in range(1000))
+    assert not any(r.delivered for r in results)
+    return str(error.value), results
+
+
+def test_an_event_id_typed_otherwise_stops_naming_the_setting(reo_sandbox: ReoSandbox) -> None:
+    reo_sandbox.faults.update(event_id_type="string")
+    message, results = _setup_mistake(reo_sandbox)
+    assert "event_id" in message and "REO_EVENT_ID_TYPE=string" in message
+    assert all("event_id must be a string" in (r.error or "") for r in results)
+
+
+def test_an_unknown_activity_type_stops_naming_the_fix(reo_sandbox: ReoSandbox) -> None:
+    reo_sandbox.faults.update(unknown_activity_types="AD_REVENUE,OTHER")
+    message, _ = _setup_mistake(reo_sandbox)
+    assert "Settings > Product Usage" in message and "activity_type" in message
+
+
+def test_a_wrong_key_answered_400_without_a_body_stops_as_a_setup_mistake(
+    reo_sandbox: ReoSandbox,
+) -> None:
+    reo_sandbox.faults.update(refusal_shape="bad_request_empty")
+    results: list[SendResult] = []
+    client = _client(reo_sandbox, api_key="wrong", concurrency=16)
+    with client, pytest.raises(ReoSetupError, match="REO_API_KEY"):
+        client.send_all(((f"e{n}", _payload(n)) for n in range(500)), results.extend)
+    assert reo_sandbox.requests <= 64 and len(results) == 500
+
+
+def test_one_rejected_event_among_successes_stays_its_own_failure(
+    reo_sandbox: ReoSandbox,
+) -> None:
+    reo_sandbox.faults.update(unknown_activity_types="ODD_ONE")
+    events = [(f"e{n}", _payload(n)) for n in range(40)]
+    events += [(f"odd{n}", {**_payload(100 + n), "activity_type": "ODD_ONE"}) for n in range(10)]
+    results: list[SendResult] = []
+    with _client(reo_sandbox, concurrency=4) as client:
+        client.send_all(events, results.extend)
+    failed = {r.event_id for r in results if not r.delivered}
+    assert failed == {f"odd{n}" for n in range(10)} and len(results) == 50
+
+
+def test_an_outage_is_one_wait_not_retries_per_event(reo_sandbox: ReoSandbox) -> None:
+    """100 answers of 503 in a row: more than any event's own tries (6), yet every event is
+    delivered, because the events wait for Reo.Dev instead of spending their tries."""
+    reo_sandbox.faults.update(outage_requests=100)
+    with _client(reo_sandbox, concurrency=8, probe_seconds=(0.01, 0.05)) as client:
+        results = _send_all(client, 200)
+    assert all(r.delivered for r in results)
+    assert reo_sandbox.counts() == {f"e{n}": 1 for n in range(200)}
+    assert reo_sandbox.requests == 300  # the outage's answers, then each event once
+
+
+def test_an_outage_longer_than_the_limit_fails_retryable(reo_sandbox: ReoSandbox) -> None:
+    reo_sandbox.faults.update(error_rate=1.0)
+    results: list[SendResult] = []
+    with (
+        _client(
+            reo_sandbox, concurrency=8, outage_limit_seconds=0.5, probe_seconds=(0.05, 0.1)
+        ) as client,
+        pytest.raises(ReoUnavailableError) as error,
+    ):
+        client.send_all(((f"e{n}", _payload(n)) for n in range(2000)), results.extend)
+    assert error.value.retryable
+    assert "unavailable since" in str(error.value) and "Nothing was lost" in str(error.value)
+    assert len(results) == 2000 and not any(r.delivered for r in results)
+    assert reo_sandbox.requests < 64  # the streak, what was in flight, then one probe at a time

@@ -1,11 +1,19 @@
 """Building Reo.Dev payloads from user_revenue rows, and the payload contract (no I/O)."""
 
 import datetime as dt
+import hashlib
 
 import polars as pl
 import pytest
 
-from reo_dt_assets.reo.events import build_events, event_id, load_directory, user_id_type
+from reo_dt_assets.reo.events import (
+    LEGACY_EVENT_ID,
+    build_events,
+    event_id,
+    load_directory,
+    upgraded_event_id,
+    user_id_type,
+)
 from reo_dt_assets.reo.payload import payload_problems
 
 DAY = dt.date(2026, 11, 20)
@@ -63,7 +71,7 @@ def test_one_event_per_developer_identity() -> None:
         "source": "PRODUCT_CLOUD",
         "user_id": "bob_1",
         "user_id_type": "USERNAME",
-        "event_id": event_id("148721", DAY, "bob_1", "AD_REVENUE"),
+        "event_id": int(event_id("148721", DAY, "bob_1", "AD_REVENUE")),
         "event_at": 1795132800,  # 2026-11-20T00:00:00Z
         "product_id": "puzzle-quest",
         "environment": "PRODUCTION",
@@ -75,6 +83,25 @@ def test_one_event_per_developer_identity() -> None:
             "ad_networks": "AdMob,Vungle",
         },
     }
+
+
+def test_event_id_is_a_63_bit_integer_sent_as_the_setting_says() -> None:
+    key = event_id("148721", DAY, "bob_1", "AD_REVENUE")
+    assert key.isdigit() and 0 <= int(key) < 2**63 and str(int(key)) == key
+    as_string = _build([_row("bob_1")], event_id_type="string").events[0]
+    as_integer = _build([_row("bob_1")]).events[0]
+    assert (as_string.event_id, as_string.payload["event_id"]) == (key, key)
+    assert (as_integer.event_id, as_integer.payload["event_id"]) == (key, int(key))
+    assert payload_problems(as_string.payload) == payload_problems(as_integer.payload) == []
+
+
+def test_a_legacy_hex_id_upgrades_to_the_same_events_id() -> None:
+    """Releases before integer ids sent the first 32 hex digits of the same digest."""
+    digest = hashlib.sha256(f"148721|{DAY.isoformat()}|bob_1|AD_REVENUE".encode()).hexdigest()
+    legacy = digest[:32]
+    assert upgraded_event_id(legacy) == event_id("148721", DAY, "bob_1", "AD_REVENUE")
+    assert LEGACY_EVENT_ID.fullmatch(legacy)
+    assert not LEGACY_EVENT_ID.fullmatch(event_id("148721", DAY, "bob_1", "AD_REVENUE"))
 
 
 def test_event_id_is_stable_and_distinct() -> None:
@@ -145,6 +172,10 @@ def test_directory_needs_user_id_column() -> None:
         ({"ip_addr": 127}, "ip_addr must be a string"),
         ({"meta": ["x"]}, "meta must be an object"),
         ({"colour": "red"}, "unknown fields ['colour']"),
+        ({"event_id": -1}, "event_id must be a non-empty string or a non-negative integer"),
+        ({"event_id": True}, "event_id must be a non-empty string or a non-negative integer"),
+        ({"event_id": ""}, "event_id must be a non-empty string or a non-negative integer"),
+        ({"user_agent": "x" * 256 * 1024}, "over Reo.Dev's 256 KiB"),
     ],
 )
 def test_payload_contract(change: dict, problem: str) -> None:

@@ -7,13 +7,14 @@ holds, a STOP leaves every event with one result, and the worker target is plain
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
 import pytest
 
 from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
-from reo_dt_assets.reo.sender import Sender, SendResult, WorkerTarget
+from reo_dt_assets.reo.sender import Health, Sender, SendResult, StopKind, WorkerTarget
 
 RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.001)
 DELIVERED = Outcome[None](Verdict.DONE, 200)
@@ -65,7 +66,8 @@ def test_retries_are_bounded_and_keep_the_last_error() -> None:
         return DELIVERED
 
     results: list[SendResult] = []
-    Sender(attempt, concurrency=4, retry=RETRY).run(_events(40), results.extend)
+    no_outage = Health(outage_streak=1000)  # half the events answer 503 to the end
+    Sender(attempt, concurrency=4, retry=RETRY, health=no_outage).run(_events(40), results.extend)
     by_id = {r.event_id: r for r in results}
     assert len(results) == len(by_id) == 40
     for n in range(40):
@@ -111,7 +113,8 @@ def test_a_stop_gives_every_event_exactly_one_result() -> None:
 
     results: list[SendResult] = []
     stopped = Sender(attempt, concurrency=1, retry=RETRY).run(_events(50), results.extend)
-    assert stopped is not None and stopped.error == "key refused"
+    assert stopped is not None and stopped.kind is StopKind.REFUSED
+    assert stopped.reason == "key refused"
     by_id = {r.event_id: r for r in results}
     assert len(results) == len(by_id) == 50
     assert [n for n in range(50) if by_id[f"e{n}"].delivered] == [0, 1, 2, 4]
@@ -155,3 +158,63 @@ def test_worker_target_ignores_contended_samples_and_reprobes() -> None:
         assert not target.observe(rtt=1.0, cpu=1.0, alone=True)
     assert target.observe(rtt=1.0, cpu=1.0, alone=True)  # time to measure again, from one
     assert (target.value, target.probing) == (1, True)
+
+
+WALL = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+UNAVAILABLE = Outcome[None](Verdict.RETRY, 503, "HTTP 503: Service Unavailable")
+REJECTED = Outcome[None](Verdict.FAILED, 400, "HTTP 400: activity_type X is not configured")
+
+
+def test_the_same_rejection_of_every_event_is_a_stop() -> None:
+    health = Health(same_rejections=3)
+    for n in range(2):
+        health.observe(Outcome(Verdict.FAILED, 400, f"HTTP 400: event {n}1234 bad"), 0.0, WALL)
+        health.observe(Outcome(Verdict.RETRY, 429, "HTTP 429"), 0.0, WALL)  # pace, not health
+    assert health.stop is None
+    health.observe(Outcome(Verdict.FAILED, 400, "HTTP 400: event 99887766 bad"), 0.0, WALL)
+    assert health.stop is not None and health.stop.kind is StopKind.REJECTED
+    assert health.stop.count == 3
+
+
+def test_rejections_after_a_delivery_are_the_events_own() -> None:
+    health = Health(same_rejections=3)
+    health.observe(DELIVERED, 0.0, WALL)
+    for _ in range(50):
+        health.observe(REJECTED, 0.0, WALL)
+    assert health.stop is None
+
+
+def test_different_rejections_do_not_add_up() -> None:
+    health = Health(same_rejections=3)
+    for words in ("bad user_id", "bad product_id", "bad user_id", "bad product_id"):
+        health.observe(Outcome(Verdict.FAILED, 400, f"HTTP 400: {words}"), 0.0, WALL)
+    assert health.stop is None
+
+
+def test_an_outage_probes_at_growing_intervals_and_ends_on_an_answer() -> None:
+    health = Health(outage_limit_seconds=100, probe_first_seconds=1, probe_max_seconds=4)
+    for n in range(11):
+        health.observe(UNAVAILABLE, float(n), WALL)
+    assert not health.in_outage
+    health.observe(UNAVAILABLE, 11.0, WALL)  # the 12th in a row
+    assert health.in_outage and health.next_probe == 12.0
+    health.observe(UNAVAILABLE, 11.5, WALL)  # in flight before the outage: no new interval
+    assert health.next_probe == 12.0
+    waits = []
+    for now in (12.0, 14.0, 18.0, 22.0):
+        health.observe(UNAVAILABLE, now, WALL, probe=True)
+        waits.append(health.next_probe - now)
+    assert waits == [2, 4, 4, 4]
+    health.observe(Outcome(Verdict.RETRY, 429, "HTTP 429"), 26.0, WALL, probe=True)
+    assert not health.in_outage and health.stop is None  # it answered: it is back
+
+
+def test_an_outage_longer_than_the_limit_stops_saying_since_when() -> None:
+    health = Health(outage_limit_seconds=60)
+    health.observe(UNAVAILABLE, 5.0, WALL)
+    for n in range(11):
+        health.observe(UNAVAILABLE, 6.0 + n, WALL + dt.timedelta(seconds=1))
+    assert health.check(64.9) is None
+    stop = health.check(65.0)
+    assert stop is not None and stop.kind is StopKind.UNAVAILABLE
+    assert stop.since == WALL and "unavailable since 2026-12-01 09:30:00 UTC" in stop.reason

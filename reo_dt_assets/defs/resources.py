@@ -20,7 +20,7 @@ from pydantic import Field
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.http_retry import RetryPolicy
-from reo_dt_assets.reo.client import ReoClient
+from reo_dt_assets.reo.client import DEFAULT_OUTAGE_LIMIT_SECONDS, ReoClient
 from reo_dt_assets.schema import Table
 from reo_dt_assets.warehouse import DuckLake, lake_connection, qualified
 
@@ -116,6 +116,16 @@ class ReoResource(dg.ConfigurableResource):
     )
     retry_base_seconds: float = Field(default=0.5, description="First retry wait; doubles.")
     retry_max_seconds: float = Field(default=2.0, description="Longest wait between tries.")
+    outage_limit_seconds: float = Field(
+        default=settings.number(settings.REO_OUTAGE_LIMIT_SECONDS, DEFAULT_OUTAGE_LIMIT_SECONDS),
+        description="How long Reo.Dev may answer only 5xx or time out (probed at growing "
+        "intervals meanwhile) before the delivery fails, retryable, losing nothing.",
+    )
+    event_id_type: settings.EventIdType = Field(
+        default=settings.event_id_type(),
+        description="event_id on the wire: a JSON integer (Reo.Dev's examples and client) or "
+        "the same number as a decimal string (the document's table).",
+    )
 
     @contextmanager
     def client(self, log: logging.Logger) -> Iterator[ReoClient]:
@@ -130,6 +140,8 @@ class ReoResource(dg.ConfigurableResource):
                 base_delay=self.retry_base_seconds,
                 max_delay=self.retry_max_seconds,
             ),
+            outage_limit_seconds=self.outage_limit_seconds,
+            event_id_type=self.event_id_type,
             log=log,
         ) as client:
             yield client

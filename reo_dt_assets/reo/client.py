@@ -1,30 +1,49 @@
 """Reo.Dev's Product Usage API on the wire: ``POST /api/product/usage``, one answer classified.
 
-An event counts as delivered only on HTTP 200 whose body says ``"status": "success"``. The
-documented ``Authentication Failure`` stops the whole delivery; 429, 5xx, a 200 whose body says
-failure, timeouts and dropped connections are worth a retry (after ``Retry-After`` on 429 and
-503, else the backoff: the waits are ``http_retry``'s); any other status is a permanent failure
-of that event, kept with the response body. Who sends what and when lives in ``sender.py``: events
-go out from a bounded pool of threads sharing this one keep-alive ``httpx.Client`` (measured on
-this 2-core machine, that beats ``httpx.AsyncClient``, whose per-request CPU grows with the
-number of requests in flight). The API key never appears in logs, results or errors.
+Reo.Dev's document shows one success body; its own Python client for this endpoint counts any
+2xx as delivered ("ingest responses are tiny ({})"). So an answer is read as follows (the
+README has the table):
+
+- **delivered**: any 2xx whose body does not say failure: the documented body, ``{}``, an empty
+  body, plain text;
+- **refused**: 401 or 403 with any body, or ``Authentication Failure`` with any status, or a
+  failure body whose ``response_code`` is 401/403: the key is wrong, nothing more is sent;
+- **worth a retry**: 408, 429, 5xx, timeouts, dropped connections, and a failure body whose
+  ``response_code`` says so or is absent (after ``Retry-After`` on 429 and 503, else the
+  backoff: the waits are ``http_retry``'s);
+- **rejected**: any other 4xx (or a failure body whose ``response_code`` is one), kept with
+  Reo.Dev's own words. ``sender.Health`` turns the same rejection of every event into one stop.
+
+A failure body is a JSON object whose ``status`` says failure or whose ``response_code`` is 400
+or more; the outcome carries that ``response_code`` when there is one, as the status the
+answer meant. Who sends what and when lives in ``sender.py``: events go out from a bounded pool
+of threads sharing this one keep-alive ``httpx.Client``. The API key never appears in logs,
+results or errors.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
 
-from reo_dt_assets.http_retry import TRANSIENT_ERRORS, Outcome, RetryPolicy, Verdict, retry_later
-from reo_dt_assets.reo.sender import Sender, SendResult
-from reo_dt_assets.settings import REO_API_KEY
+from reo_dt_assets.http_retry import (
+    TRANSIENT_ERRORS,
+    Outcome,
+    RetryPolicy,
+    Verdict,
+    retry_after_seconds,
+)
+from reo_dt_assets.reo.payload import request_body
+from reo_dt_assets.reo.sender import Health, Sender, SendResult, Stop, StopKind
+from reo_dt_assets.settings import REO_API_KEY, REO_EVENT_ID_TYPE, REO_INGEST_BASE_URL
 
 USAGE_PATH = "/api/product/usage"
-AUTH_FAILURE = "authentication failure"
 
 #: 20 tries, waits doubling from 0.5 s and capped at 2 s: about 30 s of retrying per event.
 DEFAULT_RETRY = RetryPolicy(attempts=20, base_delay=0.5, max_delay=2.0)
@@ -32,17 +51,134 @@ DEFAULT_RETRY = RetryPolicy(attempts=20, base_delay=0.5, max_delay=2.0)
 #: Events in flight or confirmed but not yet recorded, at most: what a crash can duplicate.
 MAX_UNRECORDED = 256
 
+#: How long Reo.Dev may stay unavailable before a delivery gives up (retryable), by default.
+DEFAULT_OUTAGE_LIMIT_SECONDS = 600.0
 
-class ReoAuthError(RuntimeError):
+FAILURE_WORDS = frozenset({"failure", "failed", "fail", "error"})
+#: The documented refusal of the key, whatever the status it comes with.
+AUTH_FAILURE = re.compile(r"authentication\s+fail", re.IGNORECASE)
+#: Other words for a refused key, read as such only in an answer that says failure.
+KEY_REFUSED = re.compile(
+    r"unauthori[sz]ed|forbidden|invalid\s+(api[\s_-]*)?key|"
+    r"(api[\s_-]*key|x-api-key)\W+(is\s+)?(invalid|missing|wrong|expired|revoked)",
+    re.IGNORECASE,
+)
+WORDS_LIMIT = 200  # bytes of an answer kept in a reason or a log line
+
+
+class ReoStoppedError(RuntimeError):
+    """The whole delivery stopped; ``retryable`` says whether a later run may succeed."""
+
+    retryable = False
+
+
+class ReoAuthError(ReoStoppedError):
     """Reo.Dev refused the API key: nothing more is sent."""
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+class ReoSetupError(ReoStoppedError):
+    """Every answer was the same rejection: a set-up mistake, not a bad event."""
+
+
+class ReoUnavailableError(ReoStoppedError):
+    """Reo.Dev stayed unavailable longer than the outage limit: a later run may succeed."""
+
+    retryable = True
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
     try:
-        body = response.json()
+        body = json.loads(text)
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _code(body: dict[str, Any] | None) -> int | None:
+    """The body's ``response_code`` (the document shows it as a string and as a number)."""
+    value = (body or {}).get("response_code")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _words(body: dict[str, Any] | None, text: str) -> str:
+    """Reo.Dev's own words: the body's message, else the start of the body as it came."""
+    for key in ("response", "message", "error", "detail"):
+        value = (body or {}).get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:WORDS_LIMIT]
+    return text.strip()[:WORDS_LIMIT]
+
+
+def says_failure(body: dict[str, Any] | None) -> bool:
+    if body is None:
+        return False
+    status = body.get("status")
+    code = _code(body)
+    return (
+        (isinstance(status, str) and status.strip().lower() in FAILURE_WORDS)
+        or body.get("success") is False
+        or (code is not None and code >= 400)
+    )
+
+
+def classify(status: int, text: str, retry_after: float | None = None) -> Outcome[None]:
+    """What one answer (HTTP ``status``, body ``text``) means for its event."""
+    body = _json_object(text)
+    failure = says_failure(body)
+    code = _code(body) if failure else None
+    words = _words(body, text)
+    refused = (
+        status in (401, 403)
+        or code in (401, 403)
+        or AUTH_FAILURE.search(words) is not None
+        or ((failure or status >= 400) and KEY_REFUSED.search(words) is not None)
+    )
+    described = f"HTTP {status}: {words}" if words else f"HTTP {status} with an empty body"
+    if refused:
+        return Outcome(Verdict.STOP, code or status, f"Reo.Dev refused {REO_API_KEY} ({described})")
+    if 200 <= status < 300 and not failure:
+        return Outcome(Verdict.DONE, status)
+    meant = code if code is not None and code >= 400 else status
+    if 200 <= meant < 300 or meant in (408, 429) or meant >= 500:
+        wait = retry_after if meant in (429, 503) else None
+        return Outcome(Verdict.RETRY, meant, described, wait)
+    return Outcome(Verdict.FAILED, meant, described)
+
+
+def setup_advice(stop: Stop, event_id_type: str) -> str:
+    """What to fix when every answer so far was the same rejection ``stop.outcome``."""
+    words = stop.outcome.error or ""
+    other = "string" if event_id_type == "integer" else "integer"
+    if re.search(r"event[\s_-]*id", words, re.IGNORECASE):
+        fix = (
+            f"Reo.Dev does not take event_id typed as {event_id_type}: set "
+            f"{REO_EVENT_ID_TYPE}={other} and re-run"
+        )
+    elif re.search(r"activity|metric", words, re.IGNORECASE):
+        fix = (
+            "Reo.Dev does not know this activity_type: set the metric up in Reo.Dev > Settings > "
+            "Product Usage, or fix the app's activity_type in the catalog (REO_DT_APPS_FILE), "
+            "then re-run"
+        )
+    elif re.search(r"\b404\b|not\s+found", words, re.IGNORECASE):
+        fix = f"check {REO_INGEST_BASE_URL}: the address does not take product usage"
+    elif "empty body" in words:
+        fix = (
+            f"Reo.Dev gave no reason: check {REO_API_KEY} and the app's activity_type in the "
+            "catalog (REO_DT_APPS_FILE), then re-run"
+        )
+    else:
+        fix = "fix what Reo.Dev's answer names, then re-run"
+    return (
+        f"Reo.Dev rejected the first {stop.count} events the same way ({words}): {fix}. "
+        "Nothing more was sent; every event of the partition is recorded with this reason."
+    )
 
 
 class ReoClient:
@@ -56,13 +192,20 @@ class ReoClient:
         concurrency: int = 16,
         timeout_seconds: float = 10.0,
         retry: RetryPolicy | None = None,
+        outage_limit_seconds: float = DEFAULT_OUTAGE_LIMIT_SECONDS,
+        probe_seconds: tuple[float, float] = (1.0, 30.0),
+        event_id_type: str = "integer",
         log: logging.Logger | None = None,
     ) -> None:
         self._api_key = api_key
         self.url = base_url.rstrip("/") + USAGE_PATH
         self.concurrency = max(1, concurrency)
+        self.outage_limit_seconds = outage_limit_seconds
+        self._probe_seconds = probe_seconds  # first and longest wait between outage probes
+        self.event_id_type = event_id_type
         self._retry = retry or DEFAULT_RETRY
         self._log = log or logging.getLogger(__name__)
+        self._first_answer = threading.Event()  # set once this delivery's first answer is logged
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_seconds),
             limits=httpx.Limits(
@@ -85,23 +228,19 @@ class ReoClient:
 
     def attempt(self, payload: dict[str, Any]) -> Outcome[None]:
         """POST one payload once and say what the answer means; the sender decides the rest."""
-        content = json.dumps({"payload": payload}, separators=(",", ":")).encode()
+        content = request_body(payload)
         try:
             response = self._http.post(self.url, content=content)
         except TRANSIENT_ERRORS as exc:
             return Outcome(Verdict.RETRY, error=f"{type(exc).__name__}: {self._scrub(str(exc))}")
-        status = response.status_code
-        body = _body(response)
-        if AUTH_FAILURE in str(body.get("response", "")).lower():
-            return Outcome(
-                Verdict.STOP, status, f"Reo.Dev refused {REO_API_KEY} (Authentication Failure)"
+        text = self._scrub(response.text)
+        if not self._first_answer.is_set():
+            self._first_answer.set()
+            self._log.info(
+                f"Reo.Dev's first answer: HTTP {response.status_code}, content type "
+                f"{response.headers.get('Content-Type', 'none')!r}, body {text[:WORDS_LIMIT]!r}"
             )
-        if status == 200 and body.get("status") == "success":
-            return Outcome(Verdict.DONE, status)
-        error = self._scrub(f"HTTP {status}: {response.text[:500]}")
-        if status in (200, 429) or status >= 500:
-            return retry_later(response, error)
-        return Outcome(Verdict.FAILED, status, error)
+        return classify(response.status_code, text, retry_after_seconds(response))
 
     def send_all(
         self,
@@ -113,28 +252,40 @@ class ReoClient:
         """Send every event; ``on_results`` gets every event's result, in this thread.
 
         At most ``max_unrecorded`` events are in flight or handed to ``on_results`` that has
-        not returned yet. On ``Authentication Failure`` requests in flight finish, nothing
-        more is sent, every other event gets a "not sent" result, then ``ReoAuthError`` is
-        raised.
+        not returned yet. When the answers stop the delivery (a refused key, the same rejection
+        of every event, Reo.Dev unavailable too long), requests in flight finish, nothing more
+        is sent, every other event gets a "not sent" result with the reason, then a
+        ``ReoStoppedError`` says what to fix.
         """
+        self._first_answer.clear()
         sender = Sender(
             self.attempt,
             concurrency=self.concurrency,
             retry=self._retry,
             max_unrecorded=max_unrecorded,
+            health=Health(self.outage_limit_seconds, *self._probe_seconds),
         )
-        stopped = sender.run(events, on_results)
+        stop = sender.run(events, on_results)
         if sender.retries:
             self._log.info(f"Reo.Dev: {sender.retries} attempts were retried")
-        if stopped is not None:
+        if stop is None:
+            return
+        if stop.kind is StopKind.REFUSED:
             raise ReoAuthError(
-                f"Reo.Dev answered HTTP {stopped.http_status} 'Authentication Failure': check "
-                f"{REO_API_KEY} (Reo.Dev > Settings > Integrations > API Keys > "
-                "Product Usage API). Nothing more was sent."
+                f"{stop.outcome.error}: check {REO_API_KEY} (Reo.Dev > Settings > Integrations > "
+                "API Keys > Product Usage API). Nothing more was sent."
             )
+        if stop.kind is StopKind.REJECTED:
+            raise ReoSetupError(setup_advice(stop, self.event_id_type))
+        raise ReoUnavailableError(
+            f"Reo.Dev has been unavailable since {stop.since:%Y-%m-%d %H:%M:%S} UTC "
+            f"({stop.count} answers in a row were 5xx, timeouts or failures; last: "
+            f"{stop.outcome.error}); gave up after {self.outage_limit_seconds:g} s. Nothing "
+            "was lost: every event not delivered is in the ledger and a later run sends it."
+        )
 
     def send(self, event_id: str, payload: dict[str, Any]) -> SendResult:
-        """Deliver one payload, retrying what is worth retrying; raise ``ReoAuthError``."""
+        """Deliver one payload, retrying what is worth retrying; raise ``ReoStoppedError``."""
         results: list[SendResult] = []
         self.send_all([(event_id, payload)], results.extend)
         [result] = results

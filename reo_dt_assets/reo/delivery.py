@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reo_dt_assets.progress import Progress
-from reo_dt_assets.reo.client import ReoAuthError, ReoClient
+from reo_dt_assets.reo.client import ReoClient, ReoStoppedError
 from reo_dt_assets.reo.events import BuildResult
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.reo.payload import payload_problems
@@ -34,7 +34,8 @@ class DeliveryOutcome:
     pending: int = 0
     delivered_total: int = 0
     seconds: float = 0.0
-    auth_error: str | None = None  # Reo.Dev refused the API key: nothing more was sent
+    stopped: str | None = None  # why the whole delivery stopped (a refused key, a set-up
+    stop_retryable: bool = False  # mistake, an outage), and whether a later run may succeed
     preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: payloads to send
 
     @property
@@ -81,8 +82,8 @@ def deliver(
 
     try:
         client.send_all(registered.to_send, on_results)
-    except ReoAuthError as error:
-        outcome.auth_error = str(error)
+    except ReoStoppedError as error:
+        outcome.stopped, outcome.stop_retryable = str(error), error.retryable
     counts = ledger.status_counts(date, app_id)
     outcome.sent_now = tally[True]
     outcome.seconds = time.monotonic() - started

@@ -38,10 +38,22 @@ def user_id_type(user_id: str) -> str:
     return "USERNAME"
 
 
+#: Event ids are non-negative 63-bit integers, as Reo.Dev's examples and its own client send.
+EVENT_ID_MASK = (1 << 63) - 1
+#: The ids of releases before integer ids: the first 32 hex digits of the same digest.
+LEGACY_EVENT_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def event_id(app_id: str, date: dt.date, user_key: str, activity_type: str) -> str:
-    """Stable across runs, so Reo.Dev can drop a duplicate that a lost response caused."""
+    """Stable across runs, so Reo.Dev can drop a duplicate that a lost response caused: a
+    63-bit integer from the event's digest, in decimal (the ledger's key)."""
     digest = hashlib.sha256(f"{app_id}|{date.isoformat()}|{user_key}|{activity_type}".encode())
-    return digest.hexdigest()[:32]
+    return str(int(digest.hexdigest()[:16], 16) & EVENT_ID_MASK)
+
+
+def upgraded_event_id(legacy: str) -> str:
+    """The id ``event_id`` gives the event a legacy 32-hex id named (same digest, same event)."""
+    return str(int(legacy[:16], 16) & EVENT_ID_MASK)
 
 
 @dataclass(frozen=True)
@@ -115,8 +127,10 @@ def build_events(
     activity_type: str,
     environment: str | None,
     directory: Mapping[str, DirectoryEntry] | None = None,
+    event_id_type: str = "integer",
 ) -> BuildResult:
-    """One event per user row that has a publisher User ID (rows of ``user_revenue``)."""
+    """One event per user row that has a publisher User ID (rows of ``user_revenue``);
+    ``event_id`` goes in the payload as a JSON ``integer`` or its decimal ``string``."""
     event_at = int(dt.datetime.combine(date, dt.time(), dt.UTC).timestamp())
     result = BuildResult()
     for row in rows:
@@ -137,12 +151,13 @@ def build_events(
                     identity, kind = value, upgraded
                     break
             result.enriched += 1
+        key = event_id(app_id, date, row["user_key"], activity_type)
         payload: dict[str, Any] = {
             "activity_type": activity_type,
             "source": SOURCE,
             "user_id": identity,
             "user_id_type": kind,
-            "event_id": event_id(app_id, date, row["user_key"], activity_type),
+            "event_id": int(key) if event_id_type == "integer" else key,
             "event_at": event_at,
             "product_id": product_id,
             "meta": {
@@ -159,7 +174,5 @@ def build_events(
             payload["ip_addr"] = entry.ip_addr
         if entry and entry.user_agent:
             payload["user_agent"] = entry.user_agent
-        result.events.append(
-            BuiltEvent(payload["event_id"], row["user_key"], float(row["revenue_usd"]), payload)
-        )
+        result.events.append(BuiltEvent(key, row["user_key"], float(row["revenue_usd"]), payload))
     return result

@@ -12,6 +12,10 @@ A crash loses the confirmations not yet written (the sender caps them, with the 
 flight, at ``client.MAX_UNRECORDED``): those events are still pending and are sent again by the
 next run, the one case besides a connection dropped after Reo.Dev read the request where
 Reo.Dev sees an ``event_id`` twice.
+
+Releases before integer event ids keyed events by 32 hex digits of the same digest; ``register``
+rewrites such a partition's keys to today's ids first (``events.upgraded_event_id``), so an
+event delivered under its old id is still delivered and never sent again.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.reo.events import LEGACY_EVENT_ID, BuiltEvent, upgraded_event_id
 from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.schema import DELIVERIES
 from reo_dt_assets.staging import staged_transaction
@@ -103,7 +107,18 @@ class DeliveryLedger:
         )
         with self._connect() as conn:
             conn.execute(DELIVERIES.ddl())
+            legacy = [
+                old
+                for (old,) in conn.execute(
+                    f"SELECT event_id FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? "
+                    "AND length(event_id) = 32",
+                    [date, app_id],
+                ).fetchall()
+                if LEGACY_EVENT_ID.fullmatch(old)
+            ]
             with staged_transaction(conn, "staged_events", staged):
+                if legacy:
+                    self._upgrade_ids(conn, legacy)
                 conn.execute(
                     f"""UPDATE {DELIVERIES.name} AS l SET status = s.status,
                         last_error = s.last_error, payload = s.payload,
@@ -136,6 +151,22 @@ class DeliveryLedger:
             if e.event_id not in delivered and e.event_id not in rejected
         ]
         return Registered(to_send=to_send, already_delivered=len(delivered))
+
+    @staticmethod
+    def _upgrade_ids(conn: duckdb.DuckDBPyConnection, legacy: list[str]) -> None:
+        """Rewrite legacy 32-hex ids to today's ids, in the caller's transaction."""
+        upgrades = pl.DataFrame(
+            {"old": legacy, "new": [upgraded_event_id(old) for old in legacy]},
+            schema={"old": pl.String, "new": pl.String},
+        )
+        conn.register("upgraded_ids", upgrades.to_arrow())
+        try:
+            conn.execute(
+                f"""UPDATE {DELIVERIES.name} AS l SET event_id = u.new
+                FROM upgraded_ids u WHERE l.event_id = u.old"""
+            )
+        finally:
+            conn.unregister("upgraded_ids")
 
     def record(self, results: list[SendResult]) -> None:
         """Write a batch of send results in one transaction."""

@@ -7,18 +7,26 @@ in a loop), and the worker moves on, so a retry wait never holds up other events
 handed back to the caller's thread in batches; at most ``max_unrecorded`` events are ever in
 flight or handed back but not yet recorded (the caller's ``on_results`` has not returned),
 which bounds what a crash can make Reo.Dev receive twice. Every event taken from the input
-gets exactly one result, including the ones never sent because an outcome stopped the delivery.
+gets exactly one result, including the ones never sent because the delivery stopped.
+
+``Health`` reads the answers as a whole: a refused key stops at once; the same rejection of
+every event so far is a set-up mistake and stops after a few; a run of 5xx and timeouts is an
+outage: one probe at growing intervals until Reo.Dev answers again, and a stop once it has been
+away longer than the outage limit.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import itertools
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
@@ -35,6 +43,133 @@ class SendResult:
 
 #: One request: payload -> its outcome (DONE means delivered).
 Attempt = Callable[[dict[str, Any]], Outcome[Any]]
+
+
+class StopKind(Enum):
+    REFUSED = "refused"  # the key: an answer said STOP
+    REJECTED = "rejected"  # every event so far rejected the same way: a set-up mistake
+    UNAVAILABLE = "unavailable"  # 5xx and timeouts for longer than the outage limit
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a delivery stopped: the answer that decided it, how many like it, since when."""
+
+    kind: StopKind
+    outcome: Outcome[Any]
+    count: int = 1
+    since: dt.datetime | None = None
+
+    @property
+    def reason(self) -> str:
+        if self.kind is StopKind.REJECTED:
+            return f"Reo.Dev rejected every event so far the same way: {self.outcome.error}"
+        if self.kind is StopKind.UNAVAILABLE and self.since is not None:
+            return (
+                f"Reo.Dev unavailable since {self.since:%Y-%m-%d %H:%M:%S} UTC "
+                f"(last: {self.outcome.error})"
+            )
+        return self.outcome.error or "stopped"
+
+
+def _rejection_key(outcome: Outcome[Any]) -> tuple[int | None, str]:
+    """A rejection with the numbers and ids of its event blanked: the same mistake, any event."""
+    return outcome.http_status, re.sub(r"[0-9a-fA-F]{6,}|\d+", "#", outcome.error or "")
+
+
+class Health:
+    """The state of the whole delivery, from the answers so far. Plain bookkeeping: the sender
+    passes the time in, tests drive it directly.
+
+    - STOP (a refused key) stops at once.
+    - ``same_rejections`` rejections in a row with the same reason before any event was
+      delivered stop the delivery: the same mistake would reject every event.
+    - ``outage_streak`` answers in a row that were 5xx, timeouts, dropped connections or
+      failure bodies open an outage: only one probe is sent, at intervals doubling from
+      ``probe_first_seconds`` to ``probe_max_seconds``; any other answer ends it, and once it
+      has lasted ``outage_limit_seconds`` (from the first of those answers) the delivery stops.
+    A 429 is none of these: it is about pace, not health.
+    """
+
+    def __init__(
+        self,
+        outage_limit_seconds: float = 600.0,
+        probe_first_seconds: float = 1.0,
+        probe_max_seconds: float = 30.0,
+        same_rejections: int = 8,
+        outage_streak: int = 12,
+    ) -> None:
+        self.same_rejections = same_rejections
+        self.outage_streak = outage_streak
+        self.outage_limit_seconds = outage_limit_seconds
+        self.probe_first_seconds = probe_first_seconds
+        self.probe_max_seconds = probe_max_seconds
+        self.delivered_any = False
+        self.stop: Stop | None = None
+        self.streak = 0  # unavailable answers in a row
+        self.outage_since: float | None = None
+        self.next_probe = 0.0
+        self._first_failure = (0.0, dt.datetime.now(dt.UTC))
+        self._outage_wall: dt.datetime | None = None
+        self._interval = probe_first_seconds
+        self._last: Outcome[Any] | None = None
+        self._rejection: tuple[int | None, str] | None = None
+        self._rejections = 0
+
+    @property
+    def in_outage(self) -> bool:
+        return self.outage_since is not None
+
+    def observe(
+        self, outcome: Outcome[Any], now: float, wall: dt.datetime, probe: bool = False
+    ) -> None:
+        """Account for one answer, received at ``now`` (monotonic) / ``wall`` (UTC)."""
+        if self.stop is not None:
+            return
+        verdict = outcome.verdict
+        if verdict is Verdict.STOP:
+            self.stop = Stop(StopKind.REFUSED, outcome)
+            return
+        if verdict is Verdict.RETRY and outcome.http_status != 429:
+            self._unavailable(outcome, now, wall, probe)
+            return
+        self.streak, self.outage_since = 0, None
+        if verdict is Verdict.DONE:
+            self.delivered_any = True
+        elif verdict is Verdict.FAILED and not self.delivered_any:
+            key = _rejection_key(outcome)
+            self._rejections = self._rejections + 1 if key == self._rejection else 1
+            self._rejection = key
+            if self._rejections >= self.same_rejections:
+                self.stop = Stop(StopKind.REJECTED, outcome, self._rejections)
+
+    def _unavailable(
+        self, outcome: Outcome[Any], now: float, wall: dt.datetime, probe: bool
+    ) -> None:
+        if self.streak == 0:
+            self._first_failure = (now, wall)
+        self.streak += 1
+        self._last = outcome
+        if self.outage_since is None:
+            if self.streak >= self.outage_streak:
+                self.outage_since, self._outage_wall = self._first_failure
+                self._interval = self.probe_first_seconds
+                self.next_probe = now + self._interval
+        elif probe:
+            self._interval = min(self.probe_max_seconds, self._interval * 2)
+            self.next_probe = now + self._interval
+        self.check(now)
+
+    def check(self, now: float) -> Stop | None:
+        """The stop, if any; an outage older than the limit becomes one."""
+        if (
+            self.stop is None
+            and self.outage_since is not None
+            and now - self.outage_since >= self.outage_limit_seconds
+            and self._last is not None
+        ):
+            self.stop = Stop(StopKind.UNAVAILABLE, self._last, self.streak, self._outage_wall)
+        return self.stop
 
 
 class WorkerTarget:
@@ -83,6 +218,7 @@ class _Job:
     event_id: str
     payload: dict[str, Any]
     attempts: int = 0
+    probe: bool = False  # sent alone to see whether Reo.Dev is back
 
 
 class Sender:
@@ -97,6 +233,7 @@ class Sender:
         max_unrecorded: int = 256,
         hand_back_seconds: float = 0.2,
         rng: random.Random | None = None,
+        health: Health | None = None,
     ) -> None:
         self._attempt = attempt
         self._retry = retry
@@ -105,6 +242,7 @@ class Sender:
         self.max_unrecorded = max(self.concurrency, max_unrecorded)
         self._hand_back_seconds = hand_back_seconds
         self.target = WorkerTarget(self.concurrency)
+        self.health = health or Health()
         lock = threading.Lock()
         self._active = threading.Condition(lock)  # workers the target lets send wait here
         self._parked = threading.Condition(lock)  # the others wait here
@@ -117,7 +255,6 @@ class Sender:
         self._unrecorded = 0  # in flight + results not yet returned from on_results
         self._results: list[SendResult] = []
         self._workers_alive = 0
-        self._stopped: Outcome[Any] | None = None
         self._aborted = False
         self._crash: Exception | None = None
         self.retries = 0
@@ -126,13 +263,13 @@ class Sender:
         self,
         events: Iterable[tuple[str, dict[str, Any]]],
         on_results: Callable[[list[SendResult]], None],
-    ) -> Outcome[Any] | None:
-        """Send every event; ``on_results`` runs in this thread. Return the stopping outcome.
+    ) -> Stop | None:
+        """Send every event; ``on_results`` runs in this thread. Return why it stopped, if it did.
 
         Results are handed back every ``hand_back_seconds``, or sooner once half of
         ``max_unrecorded`` wait; an event's result counts as recorded when ``on_results``
-        returns. If an outcome says STOP, requests in flight finish, nothing more is sent, and
-        every event not resolved gets a failed result saying it was not sent.
+        returns. If ``health`` stops the delivery, requests in flight finish, nothing more is
+        sent, and every event not resolved gets a failed result saying it was not sent and why.
         """
         self._events = iter(events)
         self._workers_alive = self.concurrency
@@ -155,7 +292,7 @@ class Sender:
                 if finished:
                     if self._crash:
                         raise self._crash
-                    return self._stopped
+                    return self.health.stop
         except BaseException:
             with self._active:
                 self._aborted = True
@@ -179,9 +316,9 @@ class Sender:
 
     def _unsent(self) -> list[SendResult]:
         """After a STOP: a result for each event still waiting for a retry or never taken."""
-        if self._stopped is None:
+        if self.health.stop is None:
             return []
-        reason = self._stopped.error
+        reason = self.health.stop.reason
         waiting = [job for _, _, job in self._delayed]
         self._delayed = []
         waiting += [_Job(event_id, payload) for event_id, payload in self._events]
@@ -223,21 +360,25 @@ class Sender:
         self._handed.notify()
 
     def _take(self, number: int) -> _Job | None:
-        """The next job for worker ``number``: a due retry first, then a new event."""
+        """The next job for worker ``number``: a due retry first, then a new event; in an
+        outage, one probe at a time when it is due."""
         with self._active:
             while True:
-                if self._aborted or self._stopped:
+                now = time.monotonic()
+                if self._aborted or self._stopping(now):
                     return None
                 if self._exhausted and not self._delayed and not self._in_flight:
                     return None
                 if number >= self.target.value:
                     self._parked.wait()
                     continue
+                outage = self.health.in_outage
                 timeout = None
-                if self._unrecorded < self.max_unrecorded:
-                    now = time.monotonic()
+                if self._unrecorded < self.max_unrecorded and not (outage and self._in_flight):
                     job = None
-                    if self._delayed and self._delayed[0][0] <= now:
+                    if outage and now < self.health.next_probe:
+                        timeout = self.health.next_probe - now
+                    elif self._delayed and (outage or self._delayed[0][0] <= now):
                         job = heapq.heappop(self._delayed)[2]
                     elif not self._exhausted:
                         item = next(self._events, None)
@@ -246,12 +387,23 @@ class Sender:
                             continue
                         job = _Job(*item)
                     if job is not None:
+                        job.probe = outage
                         self._in_flight += 1
                         self._unrecorded += 1
                         job.attempts += 1
                         return job
-                    timeout = self._delayed[0][0] - now if self._delayed else None
+                    if timeout is None and self._delayed:
+                        timeout = self._delayed[0][0] - now
                 self._active.wait(timeout)
+
+    def _stopping(self, now: float) -> bool:
+        """True once the delivery stopped (the lock held); wakes everyone the first time."""
+        if self.health.stop is not None:
+            return True
+        if self.health.check(now) is not None:
+            self._wake_all()
+            return True
+        return False
 
     def _finish(
         self, job: _Job, outcome: Outcome[Any], rtt: float, cpu: float, alone: bool
@@ -260,21 +412,27 @@ class Sender:
             self._in_flight -= 1
             if self.target.observe(rtt, cpu, alone and self._in_flight == 0):
                 self._wake_all()
-            verdict = outcome.verdict
-            if verdict is Verdict.STOP and self._stopped is None:
-                self._stopped = outcome
+            was_outage, was_stopped = self.health.in_outage, self.health.stop is not None
+            now = time.monotonic()
+            self.health.observe(outcome, now, dt.datetime.now(dt.UTC), probe=job.probe)
+            stopped = self.health.stop is not None
+            if was_outage != self.health.in_outage or stopped != was_stopped:
                 self._wake_all()
-            wait = self._retry.next_wait(outcome, job.attempts, self._rng)
-            if wait is not None and not self._stopped:
+            if outcome.verdict is Verdict.RETRY and self.health.in_outage and not stopped:
+                # Reo.Dev is away: the event waits for it without spending its own tries.
+                wait: float | None = max(0.0, self.health.next_probe - now)
+            else:
+                wait = self._retry.next_wait(outcome, job.attempts, self._rng)
+            if wait is not None and not stopped:
                 self.retries += 1
                 self._unrecorded -= 1
-                ready = time.monotonic() + wait
+                ready = now + wait
                 earliest = not self._delayed or ready < self._delayed[0][0]
                 heapq.heappush(self._delayed, (ready, next(self._order), job))
                 if earliest:
                     self._active.notify_all()
                 return
-            delivered = verdict is Verdict.DONE
+            delivered = outcome.verdict is Verdict.DONE
             status, error = outcome.http_status, outcome.error
             self._results.append(SendResult(job.event_id, delivered, job.attempts, status, error))
             if len(self._results) in (1, self.max_unrecorded // 2):

@@ -6,6 +6,13 @@ Written from Reo.Dev's *Product Usage API* document ("Single Events") alone: ``P
 read, so tests count events and duplicates per ``event_id``. Faults: added latency, a 5xx rate, 429
 with ``Retry-After``, a connection dropped after the request was read (the event counts as
 received), and a 200 whose body says failure.
+
+The document shows one answer of each kind; a real server may give others, so each is a knob
+(``ReoFaults``): the success shape (the documented body, ``{}``, 202 with no body, plain text),
+the refusal of a wrong key (the documented 400 body, 401, 403 with no body, 200 with the
+documented body, 400 with no body), how ``event_id`` must be typed (as the table says, a string;
+as the examples send it, an integer; or either), activity types not set up in Product Usage
+Settings, an outage of the first N requests, and the 256 KiB request cap of Reo.Dev's client.
 """
 
 from __future__ import annotations
@@ -24,6 +31,22 @@ from reo_dt_assets.sandbox.quiet import LoopbackService, QuietServer
 
 SANDBOX_API_KEY = "reo-sandbox-key"
 USER_ID_TYPES = {"EMAIL", "SOCIAL", "LINKEDIN", "GITHUB", "USERNAME"}
+MAX_REQUEST_BYTES = 256 * 1024
+DOCUMENTED_SUCCESS = {"response_code": "200", "response": "Data Uploaded", "status": "success"}
+DOCUMENTED_AUTH_FAILURE = {
+    "response_code": 400,
+    "response": "Authentication Failure",
+    "status": "failure",
+}
+SUCCESS_SHAPES = ("documented", "empty_object", "accepted_empty", "plain_text")
+REFUSAL_SHAPES = (
+    "documented",
+    "unauthorized",
+    "forbidden_empty",
+    "ok_documented",
+    "bad_request_empty",
+)
+EVENT_ID_TYPES = ("any", "string", "integer")
 
 
 @dataclass
@@ -34,13 +57,26 @@ class ReoFaults:
     retry_after_seconds: float = 0.05
     drop_after_read_rate: float = 0.0  # read the request, record it, close without answering
     failure_body_rate: float = 0.0  # HTTP 200 whose body says "status": "failure"
+    success_shape: str = "documented"  # one of SUCCESS_SHAPES
+    refusal_shape: str = "documented"  # one of REFUSAL_SHAPES: how a wrong key is answered
+    event_id_type: str = "any"  # one of EVENT_ID_TYPES: what else is refused with a 400
+    unknown_activity_types: str = ""  # comma-separated: refused as not set up in Reo.Dev
+    outage_requests: int = 0  # the next N usage requests are answered 503
 
     def update(self, **changes: Any) -> None:
-        names = {f.name for f in fields(self)}
+        known = {f.name: f for f in fields(self)}
+        choices = {
+            "success_shape": SUCCESS_SHAPES,
+            "refusal_shape": REFUSAL_SHAPES,
+            "event_id_type": EVENT_ID_TYPES,
+        }
         for key, value in changes.items():
-            if key not in names:
-                raise ValueError(f"unknown fault {key!r}; known: {sorted(names)}")
-            setattr(self, key, float(value))
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}; known: {sorted(known)}")
+            if key in choices and value not in choices[key]:
+                raise ValueError(f"{key} must be one of {choices[key]}, got {value!r}")
+            kind = type(getattr(self, key))
+            setattr(self, key, kind(value))
 
 
 def _invalid(payload: Any) -> str:
@@ -58,6 +94,17 @@ def _invalid(payload: Any) -> str:
         return "event_at must be an integer epoch"
     if "meta" in payload and not isinstance(payload["meta"], dict):
         return "meta must be an object"
+    return ""
+
+
+def _event_id_problem(payload: dict[str, Any], typed: str) -> str:
+    value = payload.get("event_id")
+    if value is None or typed == "any":
+        return ""
+    if typed == "string" and not isinstance(value, str):
+        return "event_id must be a string"
+    if typed == "integer" and not (isinstance(value, int) and not isinstance(value, bool)):
+        return "event_id must be an integer"
     return ""
 
 
@@ -112,9 +159,18 @@ def _handler_for(sandbox: ReoSandbox) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
+            self._send(status, json.dumps(body).encode(), "application/json", headers)
+
+        def _send(
+            self,
+            status: int,
+            data: bytes,
+            content_type: str | None,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if content_type:
+                self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -159,14 +215,17 @@ def _handler_for(sandbox: ReoSandbox) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("X-API-KEY") != sandbox.api_key:
                 with sandbox._lock:
                     sandbox.auth_failures += 1
-                self._json(
-                    400,
-                    {
-                        "response_code": 400,
-                        "response": "Authentication Failure",
-                        "status": "failure",
-                    },
-                )
+                self._refuse(faults.refusal_shape)
+                return
+            with sandbox._lock:
+                outage = faults.outage_requests > 0
+                if outage:
+                    faults.outage_requests -= 1
+            if outage:
+                self._json(503, {"response_code": 503, "response": "Service Unavailable"})
+                return
+            if len(raw) > MAX_REQUEST_BYTES:
+                self._json(413, {"response_code": 413, "response": "Payload Too Large"})
                 return
             if faults.error_rate and rng.random() < faults.error_rate:
                 self._json(
@@ -201,6 +260,15 @@ def _handler_for(sandbox: ReoSandbox) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             assert isinstance(payload, dict)
+            problem = _event_id_problem(payload, faults.event_id_type)
+            if payload["activity_type"] in faults.unknown_activity_types.split(","):
+                problem = (
+                    f"activity_type {payload['activity_type']} is not configured in Product "
+                    "Usage Settings"
+                )
+            if problem:
+                self._json(400, {"response_code": 400, "response": problem, "status": "failure"})
+                return
             if faults.failure_body_rate and rng.random() < faults.failure_body_rate:
                 self._json(
                     200,
@@ -215,8 +283,28 @@ def _handler_for(sandbox: ReoSandbox) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
-            self._json(
-                200, {"response_code": "200", "response": "Data Uploaded", "status": "success"}
-            )
+            self._succeed(faults.success_shape)
+
+        def _succeed(self, shape: str) -> None:
+            if shape == "empty_object":
+                self._json(200, {})
+            elif shape == "accepted_empty":
+                self._send(202, b"", None)
+            elif shape == "plain_text":
+                self._send(200, b"OK", "text/plain")
+            else:
+                self._json(200, DOCUMENTED_SUCCESS)
+
+        def _refuse(self, shape: str) -> None:
+            if shape == "unauthorized":
+                self._json(401, {"message": "Unauthorized"})
+            elif shape == "forbidden_empty":
+                self._send(403, b"", None)
+            elif shape == "ok_documented":
+                self._json(200, DOCUMENTED_AUTH_FAILURE)
+            elif shape == "bad_request_empty":
+                self._send(400, b"", None)
+            else:
+                self._json(400, DOCUMENTED_AUTH_FAILURE)
 
     return Handler

@@ -71,6 +71,7 @@ def reo_usage_events(
         activity_type=app.activity_type,
         environment=app.environment,
         directory=directory,
+        event_id_type=reo.event_id_type,
     )
     ledger = DeliveryLedger(duckdb.get_ledger_connection)
     if config.dry_run:
@@ -105,8 +106,12 @@ def reo_usage_events(
     )
     if outcome.sent_now:
         metadata["events_per_second"] = round(outcome.sent_now / outcome.seconds, 1)
-    if outcome.auth_error:
-        raise dg.Failure(outcome.auth_error, metadata=metadata, allow_retries=False)
+    if outcome.stopped:
+        raise dg.Failure(
+            f"{outcome.stopped} (app {app_id}, activity_type {app.activity_type!r}, {date})",
+            metadata=metadata,
+            allow_retries=outcome.stop_retryable,
+        )
     if outcome.undelivered:
         raise dg.Failure(
             f"{outcome.undelivered} events of {app_id} on {date} are not delivered (see "

@@ -166,6 +166,44 @@ def test_missing_column_is_blocked_before_the_table(dt_sandbox: DTSandbox, tmp_p
     assert _table(tmp_path) == before
 
 
+def test_a_drifted_report_warns_and_still_loads(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    # Columns reordered, Placement ID gone, an unknown Country: a yellow check, then the load.
+    header = HEADER.replace("Placement ID,", "").split(",")
+    header = [*reversed(header), "Country"]
+    rows = [
+        "2026-11-20,148721,AdMob,1,1,,,bob,i,banner,3,0.25",
+        "2026-11-20,148721,Unity,1,1,,,bob,i,video,2,0.5",
+    ]
+    body = [header, *([*reversed(row.split(",")), "DE"] for row in rows)]
+    dt_sandbox.overrides[(DAY, APP)] = "".join(",".join(line) + "\r\n" for line in body).encode()
+    result = _run(dt_sandbox, tmp_path)
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    drift = evaluations.pop("dt_user_level_report_columns")
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
+    assert "documented columns absent ['Placement ID']; unknown columns ['Country']" in (
+        drift.description or ""
+    )
+    assert all(e.passed for e in evaluations.values())
+    assert [(row[2], row[4], row[5]) for row in _table(tmp_path)] == [("bob", 5, 0.75)]
+
+
+def test_blank_lines_count_alike_in_the_raw_report_and_the_table(
+    dt_sandbox: DTSandbox, tmp_path: Path
+) -> None:
+    lines = [HEADER, _line(), "", _line().replace("bob", "ann"), ",,,,,,,,,,,,", "", _line(), ""]
+    dt_sandbox.overrides[(DAY, APP)] = "\r\n".join(lines).encode()
+    result = _run(dt_sandbox, tmp_path)
+    assert result.success
+    [raw] = result.asset_materializations_for_node("dt_user_level_report")
+    [table] = result.asset_materializations_for_node("user_revenue")
+    assert raw.metadata["dagster/row_count"].value == table.metadata["raw_rows"].value == 3
+    columns = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name.endswith("_columns")
+    )
+    assert columns.metadata["data_rows"].value == 3
+
+
 def test_check_queries_catch_a_tampered_table(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
     assert _run(dt_sandbox, tmp_path).success
     with duckdb.connect(str(tmp_path / "reo_dt.duckdb")) as conn:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from reo_dt_assets.catalog import DT_FIRST_DATE, validate_app_id
+from reo_dt_assets.digital_turbine.columns import header_cells
 from reo_dt_assets.digital_turbine.raw import Written, write_atomically
 from reo_dt_assets.http_retry import (
     TRANSIENT_ERRORS,
@@ -95,6 +96,8 @@ class DownloadedReport:
     path: Path
     bytes: int
     sha256: str
+    rows: int  # data rows, counted while downloading by the parser's rule
+    header: list[str]
     seconds: float
     polls: int
 
@@ -350,7 +353,14 @@ class DigitalTurbineClient:
                     polls,
                 )
                 return DownloadedReport(
-                    request.id, destination, outcome.bytes, outcome.sha256, seconds, polls
+                    request.id,
+                    destination,
+                    outcome.bytes,
+                    outcome.sha256,
+                    outcome.rows,
+                    header_cells(outcome.header) or [],
+                    seconds,
+                    polls,
                 )
             if outcome == "expired" or time.monotonic() - request.requested_at > self._url_validity:
                 if renewed:

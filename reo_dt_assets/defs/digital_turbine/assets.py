@@ -15,8 +15,7 @@ from reo_dt_assets.digital_turbine.client import (
     DTQueryError,
     DTReportTimeoutError,
 )
-from reo_dt_assets.digital_turbine.columns import read_header
-from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
+from reo_dt_assets.digital_turbine.raw import raw_report_path
 
 
 @dg.asset(
@@ -63,17 +62,15 @@ def dt_user_level_report(
         ) from error
     except (DTCredentialsError, DTQueryError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
-    rows = count_data_rows(destination)
-    header = read_header(destination) or []
-    context.log.info(f"Stored {rows} rows for app {app_id} on {date} at {destination}")
+    context.log.info(f"Stored {report.rows} rows for app {app_id} on {date} at {destination}")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(destination.resolve())),
             "bytes": report.bytes,
             "sha256": report.sha256,
-            "dagster/row_count": rows,
+            "dagster/row_count": report.rows,
             "dt_report_id": report.report_id or "none",
-            "header": ", ".join(header) or "none",
+            "header": ", ".join(report.header) or "none",
             "seconds": round(report.seconds, 3),
             "polls": report.polls,
         }

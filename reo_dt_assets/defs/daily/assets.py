@@ -17,11 +17,6 @@ from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.schema import DAILY_REVENUE
 
 
-def apps_of(day: dt.date) -> list[str]:
-    """The catalog apps that have a partition on ``day`` (an app starts on its start_date)."""
-    return [a.app_id for a in CATALOG.apps if not a.start_date or a.start_date <= day]
-
-
 @dg.asset(
     partitions_def=daily,
     # A day of the rollup reads every app's partition of that day: Dagster infers that mapping
@@ -52,7 +47,8 @@ def daily_revenue(
     day = dt.date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as conn:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = write_day(conn, day, apps_of(day), now, log=context.log)
+        apps = [app.app_id for app in CATALOG.apps_on(day)]
+        rows = write_day(conn, day, apps, now, log=context.log)
     loaded = rows.filter("loaded")
     metadata: dict[str, Any] = {
         "dagster/row_count": rows.height,

@@ -43,10 +43,10 @@ def dt_user_level_report(
     """
     date, app_id = report_of(context.partition_key)
     app = CATALOG.app(app_id)
-    if app.start_date and date < app.start_date:
+    if app not in CATALOG.apps_on(date):
         raise dg.Failure(
-            f"App {app_id} starts on {app.start_date} in the app catalog; {date} is before it. "
-            "Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days.",
+            f"App {app_id} starts on {CATALOG.first_day(app)} in the app catalog; {date} is "
+            "before it. Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days.",
             allow_retries=False,
         )
     destination = raw_report_path(Path(storage.data_dir), date, app_id)

@@ -14,7 +14,7 @@ from reo_dt_assets.catalog import Catalog
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.daily.assets import daily_revenue
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.partitions import report_key
+from reo_dt_assets.defs.partitions import report_key
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.settings import lookback_days

@@ -8,8 +8,8 @@ import dagster as dg
 from reo_dt_assets.daily.store import write_day
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
-from reo_dt_assets.defs.digital_turbine.partitions import daily
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
+from reo_dt_assets.defs.partitions import daily
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.resources import WarehouseResource
 from reo_dt_assets.defs.revenue.assets import user_revenue

@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.verdicts import check_result
 from reo_dt_assets.digital_turbine.raw import raw_report_path

@@ -8,8 +8,8 @@ import dagster as dg
 
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource, WarehouseResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.tables import column_schema

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource, WarehouseResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.verdicts import check_result

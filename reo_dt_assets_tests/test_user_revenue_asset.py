@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -291,34 +290,27 @@ def test_parallel_runs_of_different_partitions(dt_sandbox: DTSandbox, tmp_path: 
         ).fetchone() == (4, True)
 
 
-BIG_REPORT_ROWS = 600_000  # ~73 MB: more than a 512 MiB load budget parses in one bucket
-SMALL_BUDGET_MB = 512
+BUCKETS = 3
 
 
-@pytest.fixture(scope="module")
-def big_sandbox() -> Iterator[DTSandbox]:
-    with DTSandbox(rows=BIG_REPORT_ROWS) as sandbox:
-        yield sandbox
-
-
-def _small_budget(dt_url: str, data_dir: Path) -> dict[str, object]:
+def _in_buckets(dt_url: str, data_dir: Path) -> dict[str, object]:
+    """Resources whose load parses the report in ``BUCKETS`` buckets, small as it is."""
     resources = all_resources(dt_url, data_dir)
-    resources["storage"] = StorageResource(data_dir=str(data_dir), load_memory_mb=SMALL_BUDGET_MB)
+    resources["storage"] = StorageResource(data_dir=str(data_dir), parse_buckets=BUCKETS)
     return resources
 
 
-@pytest.mark.slow
-def test_a_report_bigger_than_the_memory_budget_loads_in_buckets(
-    big_sandbox: DTSandbox, tmp_path: Path
+def test_a_report_loaded_in_buckets_is_the_ground_truth(
+    dt_sandbox: DTSandbox, tmp_path: Path
 ) -> None:
     result = dg.materialize(
-        ASSETS, partition_key=f"{APP}|{DAY}", resources=_small_budget(big_sandbox.url, tmp_path)
+        ASSETS, partition_key=f"{APP}|{DAY}", resources=_in_buckets(dt_sandbox.url, tmp_path)
     )
     assert all(e.passed for e in result.get_asset_check_evaluations())  # reconciliation too
     [materialization] = result.asset_materializations_for_node("user_revenue")
     buckets = materialization.metadata["parse_buckets"].value
-    assert isinstance(buckets, int) and buckets >= 2
-    truth = big_sandbox.ground_truth(DAY, APP)
+    assert buckets == BUCKETS
+    truth = dt_sandbox.ground_truth(DAY, APP)
     rows = {row[2]: row for row in _table(tmp_path)}
     assert len(rows) == len(truth.users)
     for (kind, key), totals in truth.users.items():
@@ -332,24 +324,24 @@ import sys
 from pathlib import Path
 import dagster as dg
 from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets_tests.test_user_revenue_asset import _small_budget
+from reo_dt_assets_tests.test_user_revenue_asset import _in_buckets
 url, data_dir, key = sys.argv[1:]
-dg.materialize([user_revenue], partition_key=key, resources=_small_budget(url, Path(data_dir)))
+dg.materialize([user_revenue], partition_key=key, resources=_in_buckets(url, Path(data_dir)))
 """
 
 
 @pytest.mark.slow
 def test_a_load_killed_midway_changes_nothing_and_its_files_go_at_the_next(
-    big_sandbox: DTSandbox, tmp_path: Path
+    dt_sandbox: DTSandbox, tmp_path: Path
 ) -> None:
     """SIGKILL while the parsed buckets wait for the DuckDB file (the test holds its lock)."""
     assert dg.materialize(
-        ASSETS, partition_key=f"{APP}|{DAY}", resources=_small_budget(big_sandbox.url, tmp_path)
+        ASSETS, partition_key=f"{APP}|{DAY}", resources=_in_buckets(dt_sandbox.url, tmp_path)
     ).success
     before = _table(tmp_path)
     holder = duckdb.connect(str(tmp_path / "reo_dt.duckdb"))
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_CHILD, big_sandbox.url, str(tmp_path), f"{APP}|{DAY}"],
+        [sys.executable, "-c", KILLED_CHILD, dt_sandbox.url, str(tmp_path), f"{APP}|{DAY}"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -367,7 +359,7 @@ def test_a_load_killed_midway_changes_nothing_and_its_files_go_at_the_next(
         holder.close()
     assert users_file.exists()  # left behind by the dead process
     assert _table(tmp_path) == before
-    assert _run(big_sandbox, tmp_path).success
+    assert _run(dt_sandbox, tmp_path).success
     assert list((tmp_path / SCRATCH).glob("load-*")) == []
     after = _table(tmp_path)  # the same report loaded again (in one bucket: sums in another order)
     assert [row[:5] for row in after] == [row[:5] for row in before]

@@ -205,6 +205,12 @@ class StorageResource(dg.ConfigurableResource):
         "in as many buckets as that takes, and DuckDB's memory_limit is half of it.",
         ge=512,
     )
+    parse_buckets: int = Field(
+        default=0,
+        description="0: as many buckets as load_memory_mb takes; N: parse in N buckets "
+        "whatever the report's size (tests, measurements).",
+        ge=0,
+    )
 
 
 @dg.definitions

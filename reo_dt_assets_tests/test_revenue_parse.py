@@ -20,7 +20,7 @@ from reo_dt_assets.revenue.parse import (
     load_plan,
     parse_report,
 )
-from reo_dt_assets.revenue.store import raw_totals
+from reo_dt_assets.revenue.queries import raw_totals
 from reo_dt_assets.sandbox.generator import MASKED, ZERO_AD_ID, ReportShape, generate
 
 DAY = dt.date(2026, 11, 20)

@@ -18,8 +18,8 @@ from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_colum
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.revenue.checks import user_revenue_checks
+from reo_dt_assets.revenue.queries import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.revenue.scratch import SCRATCH
-from reo_dt_assets.revenue.store import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.schema import USER_REVENUE
 from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for

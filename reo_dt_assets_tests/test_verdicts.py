@@ -9,7 +9,7 @@ from reo_dt_assets.digital_turbine.columns import REPORT_COLUMNS
 from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
 from reo_dt_assets.reo.ledger import LedgerEvent
 from reo_dt_assets.reo.verdicts import events_verdicts
-from reo_dt_assets.revenue.store import Totals
+from reo_dt_assets.revenue.queries import Totals
 from reo_dt_assets.revenue.verdicts import table_verdicts
 from reo_dt_assets.verdict import CheckVerdict
 

@@ -6,10 +6,11 @@ FROM python:3.11-slim
 WORKDIR /opt/reo-dt-assets
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 
-# Pinned dependencies first (a layer that changes only with requirements.lock). The DuckLake and
-# postgres extensions come from their wheels: nothing is downloaded when a run starts.
-COPY requirements.lock .
-RUN pip install --no-cache-dir -r requirements.lock
+# Pinned dependencies first (a layer that changes only with the lock): requirements-prod.lock,
+# what production runs (requirements.lock's pins without the test and lint tools). The DuckLake
+# and postgres extensions come from their wheels: nothing is downloaded when a run starts.
+COPY requirements-prod.lock .
+RUN pip install --no-cache-dir -r requirements-prod.lock
 
 COPY pyproject.toml README.md apps.toml workspace.yaml ./
 COPY reo_dt_assets ./reo_dt_assets

@@ -1,6 +1,7 @@
-# Every target does its own set-up: a fresh clone needs only python3 (3.11) and pip.
+# Every target does its own set-up: a fresh clone needs only python3 (3.11, 3.12 or 3.13) and
+# pip. Another Python beside the default: make test PYTHON=python3.13 VENV=.venv-3.13
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -26,8 +27,8 @@ ui: setup  ## the sandboxes and `dg dev` on the same instance; Ctrl-C, SIGTERM o
 lint: setup  ## ruff, pyright, and `dg check defs` (the code location loads)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pyright
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
+	$(BIN)/pyright --pythonpath $(BIN)/python
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
 
 test: lint  ## lint, type-check, then every test
 	$(BIN)/pytest

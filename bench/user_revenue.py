@@ -36,19 +36,19 @@ def ours(path: Path, database: Path) -> None:
     import duckdb
 
     from reo_dt_assets import settings
-    from reo_dt_assets.revenue.parse import buckets_for, parse_report
+    from reo_dt_assets.revenue.parse import load_plan, parse_report
     from reo_dt_assets.revenue.scratch import scratch_folder
     from reo_dt_assets.revenue.store import write_partition
 
-    memory_mb = settings.number("REO_DT_LOAD_MEMORY_MB", 1024)
-    buckets = buckets_for(path.stat().st_size, memory_mb)
+    plan = load_plan(path.stat().st_size, settings.REO_DT_LOAD_MEMORY_MB.value())
+    buckets = plan.buckets
     with scratch_folder(database.parent) as folder:
         started = time.perf_counter()
         parsed = parse_report(path, DAY, APP, folder, buckets=buckets)
         parse_seconds = time.perf_counter() - started
         with duckdb.connect(str(database)) as conn:
             write_partition(
-                conn, parsed, DAY, APP, dt.datetime(2026, 11, 21), memory_mb=memory_mb / 2
+                conn, parsed, DAY, APP, dt.datetime(2026, 11, 21), memory_mb=plan.duckdb_memory_mb
             )
     print(
         f"    (a: {buckets} buckets, {parsed.totals.users:,} users, parse {parse_seconds:.2f} s, "

@@ -53,6 +53,15 @@ class Catalog:
     def app_ids(self) -> list[str]:
         return [app.app_id for app in self.apps]
 
+    def first_day(self, app: App) -> dt.date:
+        """The first day ``app`` has a partition: its own start_date, never before the catalog's."""
+        return max(self.start_date, app.start_date or self.start_date)
+
+    def apps_on(self, day: dt.date) -> list[App]:
+        """The apps active on ``day``: those that have a partition that day (the one rule the
+        raw asset, the schedules and the rollup go by)."""
+        return [app for app in self.apps if day >= self.first_day(app)]
+
 
 def validate_app_id(app_id: str) -> str:
     """Return ``app_id`` if it is safe to use in a file name and a URL; raise otherwise."""

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         # Imported only now: the definitions read the settings above when they load.
         from reo_dt_assets.definitions import defs
         from reo_dt_assets.defs.catalog import CATALOG
-        from reo_dt_assets.defs.digital_turbine.partitions import report_key
+        from reo_dt_assets.defs.partitions import report_key
 
         definitions = defs()
         job = definitions.resolve_job_def("daily_revenue_events_job")

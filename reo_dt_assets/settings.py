@@ -8,6 +8,7 @@ that knows them and their defaults. Secrets are not read here: they reach the re
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +39,30 @@ DAGSTER_PG_URL = "DAGSTER_PG_URL"
 
 DEFAULT_DT_REPORTING_BASE_URL = "https://reporting.fyber.com"
 DEFAULT_REO_INGEST_BASE_URL = "https://ingest.reo.dev"
+
+
+@dataclass(frozen=True)
+class Tunable:
+    """A number with a default that the environment variable ``name`` overrides."""
+
+    name: str
+    default: float
+
+    def value(self) -> float:
+        return number(self.name, self.default)
+
+
+# The DT client's tunables: the resource's config defaults (read when the code location loads)
+# and the client's own defaults.
+DT_TIMEOUT_SECONDS = Tunable("DT_TIMEOUT_SECONDS", 30.0)
+DT_RETRY_ATTEMPTS = Tunable("DT_RETRY_ATTEMPTS", 5)
+DT_POLL_INITIAL_SECONDS = Tunable("DT_POLL_INITIAL_SECONDS", 2.0)
+DT_POLL_MAX_SECONDS = Tunable("DT_POLL_MAX_SECONDS", 30.0)
+DT_POLL_DEADLINE_SECONDS = Tunable("DT_POLL_DEADLINE_SECONDS", 300.0)
+DT_NOT_READY_RETRIES = Tunable("DT_NOT_READY_RETRIES", 6)
+DT_NOT_READY_WAIT_SECONDS = Tunable("DT_NOT_READY_WAIT_SECONDS", 600.0)
+#: MiB one user_revenue load aims to stay within.
+REO_DT_LOAD_MEMORY_MB = Tunable("REO_DT_LOAD_MEMORY_MB", 1024)
 
 
 def dt_reporting_base_url() -> str:

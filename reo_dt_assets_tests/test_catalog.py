@@ -75,3 +75,30 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     broken.write_text("[[apps]\n")
     with pytest.raises(CatalogError, match="not valid TOML"):
         load_catalog(broken)
+
+
+def test_an_app_is_active_from_its_start_never_before_the_catalogs() -> None:
+    catalog = parse_catalog(
+        {
+            "start_date": "2026-10-05",
+            "apps": [
+                _app(app_id="plain"),
+                _app(app_id="older", start_date="2026-10-01"),
+                _app(app_id="later", start_date="2026-10-07"),
+            ],
+        }
+    )
+    assert [catalog.first_day(app) for app in catalog.apps] == [
+        dt.date(2026, 10, 5),
+        dt.date(2026, 10, 5),
+        dt.date(2026, 10, 7),
+    ]
+    active = {
+        day: [app.app_id for app in catalog.apps_on(dt.date(2026, 10, day))] for day in (4, 5, 6, 7)
+    }
+    assert active == {
+        4: [],
+        5: ["plain", "older"],
+        6: ["plain", "older"],
+        7: ["plain", "older", "later"],
+    }

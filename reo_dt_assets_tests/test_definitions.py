@@ -65,7 +65,7 @@ def test_resources_hold_no_credentials_or_urls() -> None:
 
 
 def test_partition_keys_in_the_wrong_order_or_of_unknown_apps_say_what_to_do() -> None:
-    from reo_dt_assets.defs.digital_turbine.partitions import report_key, report_of
+    from reo_dt_assets.defs.partitions import report_key, report_of
 
     assert report_of(report_key("148721", dt.date(2026, 11, 17))) == (
         dt.date(2026, 11, 17),

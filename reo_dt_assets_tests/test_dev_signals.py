@@ -73,14 +73,16 @@ def running_ui(tmp_path: Path, *, through_make: bool = True) -> Iterator[Ui]:
         "REO_DT_DATA_DIR": str(tmp_path / "data"),
     }
     options = ["--port", str(ports[0]), "--dt-port", str(ports[1]), "--reo-port", str(ports[2])]
-    # `-o` keeps make from reinstalling the virtualenv these tests run in, were it out of date.
+    # make runs the virtualenv these tests run in (.venv, or another VENV); `-o` keeps it from
+    # reinstalling it, were it out of date.
     command = (
         [
             "make",
             "--no-print-directory",
             "-o",
-            ".venv/.installed",
+            f"{sys.prefix}/.installed",
             "ui",
+            f"VENV={sys.prefix}",
             "UI_ARGS=" + " ".join(options),
         ]
         if through_make

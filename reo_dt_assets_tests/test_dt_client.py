@@ -244,6 +244,17 @@ def test_retry_waits_come_from_the_shared_policy(dt_sandbox: DTSandbox) -> None:
         assert ceiling / 2 <= wait <= ceiling
 
 
+def test_a_429_waits_the_retry_after_it_promises(dt_sandbox: DTSandbox) -> None:
+    """Measured where it matters, at the server: the retry arrives no sooner than asked, though
+    the backoff alone (FAST_RETRY, 0.01 s) would have come back at once."""
+    dt_sandbox.faults.update(throttle_next=1, retry_after_seconds=0.4)
+    with make_client(dt_sandbox) as client:
+        client.access_token()
+    throttled, retried = dt_sandbox.stats.arrivals
+    assert dt_sandbox.stats.throttled == 1
+    assert retried - throttled >= 0.4
+
+
 def test_poll_waits_grow_from_initial_to_max(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
     dt_sandbox.faults.not_ready_polls = 6
     waits: list[float] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -30,12 +31,16 @@ DOC_HEADER = (
 
 
 def _materialize(
-    sandbox: DTSandbox, data_dir: Path, **overrides: object
+    sandbox: DTSandbox,
+    data_dir: Path,
+    instance: dg.DagsterInstance | None = None,
+    **overrides: object,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [dt_user_level_report, dt_user_level_report_columns],
         partition_key=KEY,
         resources=dt_resources(sandbox.url, data_dir, **overrides),
+        instance=instance,
         raise_on_error=False,
     )
 
@@ -85,15 +90,30 @@ def test_failed_fetch_keeps_previous_file(dt_sandbox: DTSandbox, tmp_path: Path)
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
-def test_drifted_header_passes_with_warning(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
-    header = DOC_HEADER.replace("Revenue", "Revenue (USD)") + ",Country"
+def test_drifted_header_warns_in_the_check_and_the_log(
+    dt_sandbox: DTSandbox, tmp_path: Path
+) -> None:
+    header = DOC_HEADER.replace("Revenue", "Revenue (USD)").replace("IDFV,", "") + ",Country"
     dt_sandbox.overrides[(DAY, APP)] = (
-        f"{header}\r\n2026-11-20,148721,AdMob,1,1,,,bob,i,1,banner,3,0.01,DE\r\n".encode()
+        f"{header}\r\n2026-11-20,148721,AdMob,1,1,,bob,i,1,banner,3,0.01,DE\r\n".encode()
     )
-    evaluation = _check(_materialize(dt_sandbox, tmp_path))
-    assert evaluation.passed
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = _materialize(dt_sandbox, tmp_path, instance=instance)
+        warnings = [
+            entry.user_message
+            for entry in instance.all_logs(result.run_id)
+            if entry.level == logging.WARNING
+        ]
+    assert result.success
+    evaluation = _check(result)
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
     assert "Schema drift" in (evaluation.description or "")
     assert evaluation.metadata["unexpected"].value == "Country"
+    [warning] = [line for line in warnings if "Schema drift" in line]
+    assert "['Country']" in warning and KEY in warning
+    # IDFV is FairBid-only, so its absence is no drift; a documented column's absence is.
+    assert "documented columns absent" not in warning
 
 
 def test_broken_header_fails_and_blocks(dt_sandbox: DTSandbox, tmp_path: Path) -> None:

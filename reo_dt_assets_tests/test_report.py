@@ -1,5 +1,6 @@
-"""The demo's HTML report, rendered from a DuckDB file the pipeline built on two partitions
-(and their daily rollup), checked against sums of the base tables."""
+"""The demo's HTML report: its pure renderer on figures made here (milliseconds), and one
+end-to-end smoke rendered from a DuckDB file the pipeline built on two partitions (and their
+daily rollup), checked against sums of the base tables."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from reo_dt_assets.defs.daily.assets import daily_revenue
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.report import write_report
+from reo_dt_assets.report import PLOT, PartitionFigures, render, write_report
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets_tests.helpers import all_resources
@@ -26,13 +28,16 @@ FIRST = DAY - dt.timedelta(days=2)  # not loaded: the report says so
 
 
 class _Page(HTMLParser):
-    """The table's body and total rows (cell texts) and each chart's bar titles, in order."""
+    """The table's body and total rows (cell texts), each chart's caption, bar titles and bar
+    heights, in order."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[list[str]] = []
         self.total: list[str] = []
+        self.captions: list[str] = []
         self.charts: list[list[str]] = []
+        self.bars: list[list[float]] = []
         self._section = ""
         self._text: list[str] | None = None
 
@@ -43,7 +48,10 @@ class _Page(HTMLParser):
             self.rows.append([])
         elif tag == "svg":
             self.charts.append([])
-        if tag in ("td", "th", "title"):
+            self.bars.append([])
+        elif tag == "rect":
+            self.bars[-1].append(float(dict(attrs)["height"] or 0))
+        if tag in ("td", "th", "title", "figcaption"):
             self._text = []
 
     def handle_data(self, data: str) -> None:
@@ -51,10 +59,12 @@ class _Page(HTMLParser):
             self._text.append(data)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag not in ("td", "th", "title") or self._text is None:
+        if tag not in ("td", "th", "title", "figcaption") or self._text is None:
             return
         text, self._text = "".join(self._text), None
-        if tag == "title" and self.charts:
+        if tag == "figcaption":
+            self.captions.append(text)
+        elif tag == "title" and self.charts:
             self.charts[-1].append(text)
         elif self._section == "tbody" and tag == "td":
             self.rows[-1].append(text)
@@ -62,6 +72,52 @@ class _Page(HTMLParser):
             self.total.append(text)
 
 
+def _rendered(figures: list[PartitionFigures], first: dt.date, last: dt.date) -> _Page:
+    page = _Page()
+    page.feed(render(figures, first, last, source=Path("reo_dt.duckdb")))
+    return page
+
+
+def test_render_shows_each_app_and_day_with_totals_on_one_scale() -> None:
+    day1, day3 = dt.date(2026, 11, 18), dt.date(2026, 11, 20)
+    figures = [
+        PartitionFigures(day1, "a<1>", 10, 4.0, 0.5, 7),
+        PartitionFigures(day1, "b", 1_200, 1_234.567, 0.0, 1_000),
+        PartitionFigures(day3, "b", 5, 617.2835, 1.25, 3),
+    ]
+    page = _rendered(figures, day1, day3)
+    assert page.rows == [
+        ["2026-11-18", "a<1>", "10", "4.00", "0.50", "7"],
+        ["2026-11-18", "b", "1,200", "1,234.57", "0.00", "1,000"],
+        ["2026-11-20", "b", "5", "617.28", "1.25", "3"],
+    ]
+    assert page.total == ["total", "", "1,215", "1,855.85", "1.75", "1,010"]
+    assert page.captions == [
+        "App a<1>: revenue of its users, USD",
+        "App b: revenue of its users, USD",
+        "Reo.Dev events delivered (all apps)",
+    ]
+    assert page.charts == [
+        ["2026-11-18: $4.00", "2026-11-19: not loaded", "2026-11-20: not loaded"],
+        ["2026-11-18: $1,234.57", "2026-11-19: not loaded", "2026-11-20: $617.28"],
+        ["2026-11-18: 1,007", "2026-11-19: not loaded", "2026-11-20: 3"],
+    ]
+    # Every revenue chart on the scale of the biggest day of any app; events on their own.
+    assert page.bars == [
+        [pytest.approx(PLOT * 4.0 / 1_234.567, abs=0.05)],
+        [PLOT, PLOT / 2],
+        [PLOT, pytest.approx(PLOT * 3 / 1_007, abs=0.05)],
+    ]
+
+
+def test_render_says_when_nothing_was_loaded() -> None:
+    day = dt.date(2026, 11, 20)
+    page = _rendered([], day, day)
+    assert page.rows == [] and page.charts == []
+    assert page.total == ["total", "", "0", "0.00", "0.00", "0"]
+
+
+@pytest.mark.slow
 def test_report_shows_duckdb_sums_in_date_order(
     dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
 ) -> None:

@@ -15,11 +15,12 @@ import pytest
 from reo_dt_assets.revenue.parse import (
     USERS_SCHEMA,
     BadReportError,
+    LoadPlan,
     ReportTotals,
-    buckets_for,
+    load_plan,
     parse_report,
 )
-from reo_dt_assets.revenue.store import raw_totals
+from reo_dt_assets.revenue.queries import raw_totals
 from reo_dt_assets.sandbox.generator import MASKED, ZERO_AD_ID, ReportShape, generate
 
 DAY = dt.date(2026, 11, 20)
@@ -231,7 +232,15 @@ def test_lines_without_any_value_are_not_rows(tmp_path: Path, buckets: int) -> N
 
 
 def test_bigger_reports_and_smaller_budgets_take_more_buckets() -> None:
-    assert buckets_for(10_000_000, 1024) == 1  # ~80k rows: one pass, as before buckets
+    def buckets(size: int, memory_mb: float) -> int:
+        return load_plan(size, memory_mb).buckets
+
+    assert buckets(10_000_000, 1024) == 1  # ~80k rows: one pass, as before buckets
     five_million = 605_000_000
-    assert 1 < buckets_for(five_million, 1024) < buckets_for(five_million, 700)
-    assert buckets_for(4 * five_million, 1024) > 3 * buckets_for(five_million, 1024)
+    assert 1 < buckets(five_million, 1024) < buckets(five_million, 700)
+    assert buckets(4 * five_million, 1024) > 3 * buckets(five_million, 1024)
+
+
+def test_the_plan_gives_duckdb_half_the_budget_and_takes_buckets_when_asked() -> None:
+    assert load_plan(10_000_000, 1024) == LoadPlan(buckets=1, duckdb_memory_mb=512)
+    assert load_plan(10_000_000, 1024, buckets=3) == LoadPlan(buckets=3, duckdb_memory_mb=512)

@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import pytest
 
+from reo_dt_assets.catalog import parse_catalog
 from reo_dt_assets.defs.schedules import (
     daily_revenue_events_schedule,
     daily_rollup_schedule,
@@ -26,9 +27,26 @@ def test_yesterday_and_lookback_for_every_app(monkeypatch: pytest.MonkeyPatch) -
     assert len({r.run_key for r in requests if isinstance(r, dg.RunRequest)}) == 6
 
 
-def test_no_partition_before_an_app_starts() -> None:
-    due = list(partitions_due(dt.date(2026, 10, 2), lookback=3))
-    assert due == [("148721", dt.date(2026, 10, 1)), ("203945", dt.date(2026, 10, 1))]
+def test_no_partition_before_the_catalog_or_an_app_starts() -> None:
+    catalog = parse_catalog(
+        {
+            "start_date": "2026-10-01",
+            "apps": [
+                {"app_id": "early", "product_id": "p", "activity_type": "A"},
+                {
+                    "app_id": "late",
+                    "product_id": "p",
+                    "activity_type": "A",
+                    "start_date": "2026-10-03",
+                },
+            ],
+        }
+    )
+    due = sorted(partitions_due(catalog, dt.date(2026, 10, 5), lookback=4))
+    assert due == [
+        *(("early", dt.date(2026, 10, day)) for day in (1, 2, 3, 4)),
+        *(("late", dt.date(2026, 10, day)) for day in (3, 4)),
+    ]
 
 
 def test_schedule_is_off_by_default_and_after_dt_publishes() -> None:

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -19,8 +18,8 @@ from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_colum
 from reo_dt_assets.defs.resources import StorageResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.revenue.checks import user_revenue_checks
+from reo_dt_assets.revenue.queries import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.revenue.scratch import SCRATCH
-from reo_dt_assets.revenue.store import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.schema import USER_REVENUE
 from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
@@ -166,6 +165,44 @@ def test_missing_column_is_blocked_before_the_table(dt_sandbox: DTSandbox, tmp_p
     assert _table(tmp_path) == before
 
 
+def test_a_drifted_report_warns_and_still_loads(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
+    # Columns reordered, Placement ID gone, an unknown Country: a yellow check, then the load.
+    header = HEADER.replace("Placement ID,", "").split(",")
+    header = [*reversed(header), "Country"]
+    rows = [
+        "2026-11-20,148721,AdMob,1,1,,,bob,i,banner,3,0.25",
+        "2026-11-20,148721,Unity,1,1,,,bob,i,video,2,0.5",
+    ]
+    body = [header, *([*reversed(row.split(",")), "DE"] for row in rows)]
+    dt_sandbox.overrides[(DAY, APP)] = "".join(",".join(line) + "\r\n" for line in body).encode()
+    result = _run(dt_sandbox, tmp_path)
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    drift = evaluations.pop("dt_user_level_report_columns")
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
+    assert "documented columns absent ['Placement ID']; unknown columns ['Country']" in (
+        drift.description or ""
+    )
+    assert all(e.passed for e in evaluations.values())
+    assert [(row[2], row[4], row[5]) for row in _table(tmp_path)] == [("bob", 5, 0.75)]
+
+
+def test_blank_lines_count_alike_in_the_raw_report_and_the_table(
+    dt_sandbox: DTSandbox, tmp_path: Path
+) -> None:
+    lines = [HEADER, _line(), "", _line().replace("bob", "ann"), ",,,,,,,,,,,,", "", _line(), ""]
+    dt_sandbox.overrides[(DAY, APP)] = "\r\n".join(lines).encode()
+    result = _run(dt_sandbox, tmp_path)
+    assert result.success
+    [raw] = result.asset_materializations_for_node("dt_user_level_report")
+    [table] = result.asset_materializations_for_node("user_revenue")
+    assert raw.metadata["dagster/row_count"].value == table.metadata["raw_rows"].value == 3
+    columns = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name.endswith("_columns")
+    )
+    assert columns.metadata["data_rows"].value == 3
+
+
 def test_check_queries_catch_a_tampered_table(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
     assert _run(dt_sandbox, tmp_path).success
     with duckdb.connect(str(tmp_path / "reo_dt.duckdb")) as conn:
@@ -253,34 +290,27 @@ def test_parallel_runs_of_different_partitions(dt_sandbox: DTSandbox, tmp_path: 
         ).fetchone() == (4, True)
 
 
-BIG_REPORT_ROWS = 600_000  # ~73 MB: more than a 512 MiB load budget parses in one bucket
-SMALL_BUDGET_MB = 512
+BUCKETS = 3
 
 
-@pytest.fixture(scope="module")
-def big_sandbox() -> Iterator[DTSandbox]:
-    with DTSandbox(rows=BIG_REPORT_ROWS) as sandbox:
-        yield sandbox
-
-
-def _small_budget(dt_url: str, data_dir: Path) -> dict[str, object]:
+def _in_buckets(dt_url: str, data_dir: Path) -> dict[str, object]:
+    """Resources whose load parses the report in ``BUCKETS`` buckets, small as it is."""
     resources = all_resources(dt_url, data_dir)
-    resources["storage"] = StorageResource(data_dir=str(data_dir), load_memory_mb=SMALL_BUDGET_MB)
+    resources["storage"] = StorageResource(data_dir=str(data_dir), parse_buckets=BUCKETS)
     return resources
 
 
-@pytest.mark.slow
-def test_a_report_bigger_than_the_memory_budget_loads_in_buckets(
-    big_sandbox: DTSandbox, tmp_path: Path
+def test_a_report_loaded_in_buckets_is_the_ground_truth(
+    dt_sandbox: DTSandbox, tmp_path: Path
 ) -> None:
     result = dg.materialize(
-        ASSETS, partition_key=f"{APP}|{DAY}", resources=_small_budget(big_sandbox.url, tmp_path)
+        ASSETS, partition_key=f"{APP}|{DAY}", resources=_in_buckets(dt_sandbox.url, tmp_path)
     )
     assert all(e.passed for e in result.get_asset_check_evaluations())  # reconciliation too
     [materialization] = result.asset_materializations_for_node("user_revenue")
     buckets = materialization.metadata["parse_buckets"].value
-    assert isinstance(buckets, int) and buckets >= 2
-    truth = big_sandbox.ground_truth(DAY, APP)
+    assert buckets == BUCKETS
+    truth = dt_sandbox.ground_truth(DAY, APP)
     rows = {row[2]: row for row in _table(tmp_path)}
     assert len(rows) == len(truth.users)
     for (kind, key), totals in truth.users.items():
@@ -294,24 +324,24 @@ import sys
 from pathlib import Path
 import dagster as dg
 from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets_tests.test_user_revenue_asset import _small_budget
+from reo_dt_assets_tests.test_user_revenue_asset import _in_buckets
 url, data_dir, key = sys.argv[1:]
-dg.materialize([user_revenue], partition_key=key, resources=_small_budget(url, Path(data_dir)))
+dg.materialize([user_revenue], partition_key=key, resources=_in_buckets(url, Path(data_dir)))
 """
 
 
 @pytest.mark.slow
 def test_a_load_killed_midway_changes_nothing_and_its_files_go_at_the_next(
-    big_sandbox: DTSandbox, tmp_path: Path
+    dt_sandbox: DTSandbox, tmp_path: Path
 ) -> None:
     """SIGKILL while the parsed buckets wait for the DuckDB file (the test holds its lock)."""
     assert dg.materialize(
-        ASSETS, partition_key=f"{APP}|{DAY}", resources=_small_budget(big_sandbox.url, tmp_path)
+        ASSETS, partition_key=f"{APP}|{DAY}", resources=_in_buckets(dt_sandbox.url, tmp_path)
     ).success
     before = _table(tmp_path)
     holder = duckdb.connect(str(tmp_path / "reo_dt.duckdb"))
     child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_CHILD, big_sandbox.url, str(tmp_path), f"{APP}|{DAY}"],
+        [sys.executable, "-c", KILLED_CHILD, dt_sandbox.url, str(tmp_path), f"{APP}|{DAY}"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -329,7 +359,7 @@ def test_a_load_killed_midway_changes_nothing_and_its_files_go_at_the_next(
         holder.close()
     assert users_file.exists()  # left behind by the dead process
     assert _table(tmp_path) == before
-    assert _run(big_sandbox, tmp_path).success
+    assert _run(dt_sandbox, tmp_path).success
     assert list((tmp_path / SCRATCH).glob("load-*")) == []
     after = _table(tmp_path)  # the same report loaded again (in one bucket: sums in another order)
     assert [row[:5] for row in after] == [row[:5] for row in before]

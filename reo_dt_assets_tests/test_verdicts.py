@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reo_dt_assets.digital_turbine.columns import REPORT_COLUMNS
 from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
 from reo_dt_assets.reo.ledger import LedgerEvent
 from reo_dt_assets.reo.verdicts import events_verdicts
-from reo_dt_assets.revenue.store import Totals
+from reo_dt_assets.revenue.queries import Totals
 from reo_dt_assets.revenue.verdicts import table_verdicts
 from reo_dt_assets.verdict import CheckVerdict
 
@@ -79,8 +80,16 @@ def test_report_columns_verdict(tmp_path: Path) -> None:
     path = tmp_path / "report.csv"
     path.write_text("Advertising ID,Impressions,Revenue,Country\r\nA,1,0.5,FR\r\n")
     verdict = report_columns_verdict(path)
-    assert verdict.passed and "Schema drift" in (verdict.description or "")
+    assert not verdict.passed and verdict.warn_only
+    assert "Schema drift" in (verdict.description or "")
+    assert "unknown columns ['Country']" in (verdict.description or "")
     assert verdict.metadata["unexpected"] == "Country"
+    path.write_text("Advertising ID,Impressions,Revenue\r\nA,1,0.5\r\n")
+    documented = report_columns_verdict(path)
+    assert not documented.passed and documented.warn_only
+    assert "documented columns absent ['Ad Network Name'" in (documented.description or "")
+    path.write_text(",".join(column.display for column in REPORT_COLUMNS) + "\r\n")
+    assert report_columns_verdict(path).passed
     path.write_text("Advertising ID,Impressions\r\n")
     failed = report_columns_verdict(path)
     assert not failed.passed and "missing required columns ['Revenue']" in (

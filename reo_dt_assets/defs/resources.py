@@ -18,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from reo_dt_assets import settings
+from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY as DT_DEFAULT_RETRY
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.reo.client import DEFAULT_OUTAGE_LIMIT_SECONDS, ReoClient
@@ -46,32 +47,34 @@ class DigitalTurbineResource(dg.ConfigurableResource):
     """
 
     timeout_seconds: float = Field(
-        default=settings.number("DT_TIMEOUT_SECONDS", 30.0), description="Per-request timeout."
+        default=settings.DT_TIMEOUT_SECONDS.value(), description="Per-request timeout."
     )
     retry_attempts: int = Field(
-        default=int(settings.number("DT_RETRY_ATTEMPTS", 5)),
+        default=int(settings.DT_RETRY_ATTEMPTS.value()),
         description="Tries per request on 5xx and timeouts.",
     )
-    retry_base_seconds: float = Field(default=1.0, description="First retry wait; doubles.")
+    retry_base_seconds: float = Field(
+        default=DT_DEFAULT_RETRY.base_delay, description="First retry wait; doubles."
+    )
     poll_initial_seconds: float = Field(
-        default=settings.number("DT_POLL_INITIAL_SECONDS", 2.0),
+        default=settings.DT_POLL_INITIAL_SECONDS.value(),
         description="First wait between polls of the report URL.",
     )
     poll_max_seconds: float = Field(
-        default=settings.number("DT_POLL_MAX_SECONDS", 30.0),
+        default=settings.DT_POLL_MAX_SECONDS.value(),
         description="Longest wait between polls.",
     )
     poll_deadline_seconds: float = Field(
-        default=settings.number("DT_POLL_DEADLINE_SECONDS", 300.0),
+        default=settings.DT_POLL_DEADLINE_SECONDS.value(),
         description="Polling per attempt, holding a dt_reporting slot; a report still not "
         "ready then is retried later by Dagster, without a slot.",
     )
     not_ready_retries: int = Field(
-        default=int(settings.number("DT_NOT_READY_RETRIES", 6)),
+        default=int(settings.DT_NOT_READY_RETRIES.value()),
         description="Later attempts for a report that was not ready.",
     )
     not_ready_wait_seconds: float = Field(
-        default=settings.number("DT_NOT_READY_WAIT_SECONDS", 600.0),
+        default=settings.DT_NOT_READY_WAIT_SECONDS.value(),
         description="Wait before each later attempt (no slot is held meanwhile).",
     )
     retention_days: int = Field(
@@ -209,10 +212,16 @@ class StorageResource(dg.ConfigurableResource):
 
     data_dir: str = "data"
     load_memory_mb: int = Field(
-        default=int(settings.number("REO_DT_LOAD_MEMORY_MB", 1024)),
+        default=int(settings.REO_DT_LOAD_MEMORY_MB.value()),
         description="MiB one user_revenue load aims to stay within: the report is aggregated "
         "in as many buckets as that takes, and DuckDB's memory_limit is half of it.",
         ge=512,
+    )
+    parse_buckets: int = Field(
+        default=0,
+        description="0: as many buckets as load_memory_mb takes; N: parse in N buckets "
+        "whatever the report's size (tests, measurements).",
+        ge=0,
     )
 
 

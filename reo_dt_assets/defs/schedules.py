@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from reo_dt_assets.catalog import Catalog
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.daily.assets import daily_revenue
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.partitions import report_key
+from reo_dt_assets.defs.partitions import report_key
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.settings import lookback_days
@@ -26,18 +27,19 @@ daily_revenue_events_job = dg.define_asset_job(
 )
 
 
-def days_due(today: dt.date, lookback: int) -> list[dt.date]:
+def days_due(catalog: Catalog, today: dt.date, lookback: int) -> list[dt.date]:
     """Yesterday and the ``lookback`` days before it, within the catalog's partitions."""
     days = [today - dt.timedelta(days=n) for n in range(1, lookback + 2)]
-    return [day for day in days if day >= CATALOG.start_date]
+    return [day for day in days if day >= catalog.start_date]
 
 
-def partitions_due(today: dt.date, lookback: int) -> Iterator[tuple[str, dt.date]]:
-    """(app, day) for each day due, within each app's start."""
-    for day in days_due(today, lookback):
-        for app in CATALOG.apps:
-            if day >= max(CATALOG.start_date, app.start_date or CATALOG.start_date):
-                yield app.app_id, day
+def partitions_due(
+    catalog: Catalog, today: dt.date, lookback: int
+) -> Iterator[tuple[str, dt.date]]:
+    """(app, day) for each day due and each app active that day."""
+    for day in days_due(catalog, today, lookback):
+        for app in catalog.apps_on(day):
+            yield app.app_id, day
 
 
 @dg.schedule(
@@ -52,7 +54,7 @@ def daily_revenue_events_schedule(
     context: dg.ScheduleEvaluationContext,
 ) -> Iterator[dg.RunRequest]:
     today = context.scheduled_execution_time.date()
-    for app_id, day in partitions_due(today, lookback_days()):
+    for app_id, day in partitions_due(CATALOG, today, lookback_days()):
         yield dg.RunRequest(
             run_key=f"{report_key(app_id, day)}@{today}",
             partition_key=report_key(app_id, day),
@@ -76,5 +78,5 @@ daily_rollup_job = dg.define_asset_job(
 )
 def daily_rollup_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
     today = context.scheduled_execution_time.date()
-    for day in days_due(today, lookback_days()):
+    for day in days_due(CATALOG, today, lookback_days()):
         yield dg.RunRequest(run_key=f"{day}@{today}", partition_key=day.isoformat())

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from reo_dt_assets.catalog import DT_FIRST_DATE, validate_app_id
+from reo_dt_assets.digital_turbine.columns import header_cells
 from reo_dt_assets.digital_turbine.raw import Written, write_atomically
 from reo_dt_assets.http_retry import (
     TRANSIENT_ERRORS,
@@ -36,7 +37,16 @@ from reo_dt_assets.http_retry import (
     retry_later,
 )
 from reo_dt_assets.progress import MIB, Progress
-from reo_dt_assets.settings import DT_CLIENT_ID, DT_CLIENT_SECRET, DT_REPORTING_BASE_URL
+from reo_dt_assets.settings import (
+    DT_CLIENT_ID,
+    DT_CLIENT_SECRET,
+    DT_POLL_DEADLINE_SECONDS,
+    DT_POLL_INITIAL_SECONDS,
+    DT_POLL_MAX_SECONDS,
+    DT_REPORTING_BASE_URL,
+    DT_RETRY_ATTEMPTS,
+    DT_TIMEOUT_SECONDS,
+)
 
 T = TypeVar("T")
 
@@ -95,6 +105,8 @@ class DownloadedReport:
     path: Path
     bytes: int
     sha256: str
+    rows: int  # data rows, counted while downloading by the parser's rule
+    header: list[str]
     seconds: float
     polls: int
 
@@ -120,6 +132,10 @@ def _error_code(response: httpx.Response) -> tuple[str, str]:
     return code, code
 
 
+#: Tries on 5xx, 429 and timeouts unless told otherwise; waits doubling from 1 s.
+DEFAULT_RETRY = RetryPolicy(attempts=int(DT_RETRY_ATTEMPTS.default), base_delay=1.0)
+
+
 class DigitalTurbineClient:
     """One client per run; use as a context manager so the connection pool is closed."""
 
@@ -129,11 +145,11 @@ class DigitalTurbineClient:
         client_secret: str,
         base_url: str,
         *,
-        timeout_seconds: float = 30.0,
+        timeout_seconds: float = DT_TIMEOUT_SECONDS.default,
         retry: RetryPolicy | None = None,
-        poll_initial_seconds: float = 2.0,
-        poll_max_seconds: float = 60.0,
-        poll_deadline_seconds: float = 300.0,
+        poll_initial_seconds: float = DT_POLL_INITIAL_SECONDS.default,
+        poll_max_seconds: float = DT_POLL_MAX_SECONDS.default,
+        poll_deadline_seconds: float = DT_POLL_DEADLINE_SECONDS.default,
         url_validity_seconds: float = 3 * 3600.0,
         retention_days: int = 0,
         log: logging.Logger | None = None,
@@ -142,7 +158,7 @@ class DigitalTurbineClient:
         self._client_id = client_id
         self._client_secret = client_secret
         self.base_url = base_url.rstrip("/")
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or DEFAULT_RETRY
         # "Not ready yet" waits: bounded by poll_deadline_seconds, not by a number of polls.
         self._poll = RetryPolicy(
             attempts=sys.maxsize, base_delay=poll_initial_seconds, max_delay=poll_max_seconds
@@ -350,7 +366,14 @@ class DigitalTurbineClient:
                     polls,
                 )
                 return DownloadedReport(
-                    request.id, destination, outcome.bytes, outcome.sha256, seconds, polls
+                    request.id,
+                    destination,
+                    outcome.bytes,
+                    outcome.sha256,
+                    outcome.rows,
+                    header_cells(outcome.header) or [],
+                    seconds,
+                    polls,
                 )
             if outcome == "expired" or time.monotonic() - request.requested_at > self._url_validity:
                 if renewed:

@@ -159,8 +159,12 @@ def match_header(header: Sequence[str]) -> HeaderMatch:
 def read_header(path: Path) -> list[str] | None:
     """The CSV header cells of ``path``, or ``None`` when the file is empty."""
     with path.open("rb") as handle:
-        first = handle.readline(1 << 20)
-    text = first.decode("utf-8-sig", errors="replace").strip("\r\n")
+        return header_cells(handle.readline(1 << 20))
+
+
+def header_cells(first_line: bytes) -> list[str] | None:
+    """The CSV header cells of a file's first line, or ``None`` when it is blank."""
+    text = first_line.decode("utf-8-sig", errors="replace").strip("\r\n")
     if not text.strip():
         return None
     return next(csv.reader(io.StringIO(text)))

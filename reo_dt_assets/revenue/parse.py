@@ -1,5 +1,5 @@
 """Raw DT report -> one row per user: typed, validated and aggregated in one streaming pass, or,
-for a report too big for the memory budget, bucket by bucket of users (``buckets_for``).
+for a report too big for the memory budget, bucket by bucket of users (``load_plan``).
 
 Columns are found through the one column contract (``digital_turbine.columns``) by header
 position, read as text and typed explicitly, so a bad value is reported with its line and
@@ -260,10 +260,21 @@ def parse_report(
     return ParsedReport(user_files=user_files, totals=totals)
 
 
-def buckets_for(size_bytes: int, memory_mb: float) -> int:
-    """How many buckets keep the parse of a ``size_bytes`` report within ``memory_mb``."""
+@dataclass(frozen=True)
+class LoadPlan:
+    """How one load of a report stays within its memory budget."""
+
+    buckets: int  # the parse's buckets of users (1: one streaming pass)
+    duckdb_memory_mb: float  # DuckDB's memory_limit for the write
+
+
+def load_plan(size_bytes: int, memory_mb: float, *, buckets: int = 0) -> LoadPlan:
+    """The plan of a load of a ``size_bytes`` report within ``memory_mb``: as many buckets as
+    keep the parse within it (or ``buckets``, when given, so a small file can be loaded in
+    several), and half of it for DuckDB, which writes after the parse is done."""
     room = max(memory_mb - BASE_MB, 64) * 2**20
-    return max(1, math.ceil(size_bytes * STATE_PER_CSV_BYTE / room))
+    needed = max(1, math.ceil(size_bytes * STATE_PER_CSV_BYTE / room))
+    return LoadPlan(buckets=buckets or needed, duckdb_memory_mb=memory_mb / 2)
 
 
 def _buckets(rows: pl.LazyFrame, buckets: int, folder: Path) -> list[pl.LazyFrame]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reo_dt_assets.revenue.store import Totals
+from reo_dt_assets.revenue.queries import Totals
 from reo_dt_assets.verdict import CheckVerdict
 
 REVENUE_TOLERANCE_USD = 1e-6

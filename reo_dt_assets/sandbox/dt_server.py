@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -48,6 +48,8 @@ class DTFaults:
     token_error: str = ""  # answer every token request 400 with this "error" code
     expire_next_urls: int = 0  # the next N download URLs are issued already expired
     unready_next_reports: int = 0  # the next N report requests never become ready
+    throttle_next: int = 0  # the next N requests answer 429 with Retry-After: retry_after_seconds
+    retry_after_seconds: float = 1.0
 
     def update(self, **changes: Any) -> None:
         names = {f.name for f in fields(self)}
@@ -65,6 +67,8 @@ class DTStats:
     downloads: int = 0
     injected_errors: int = 0
     dropped: int = 0
+    throttled: int = 0
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of API requests
 
 
 @dataclass
@@ -171,10 +175,23 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
             self.connection.close()
 
         def _faulted(self) -> bool:
-            """Apply latency, then maybe answer a 5xx or drop; True if the request is done."""
+            """Apply latency, then maybe answer 429, a 5xx or drop; True if the request is done."""
             faults = sandbox.faults
+            sandbox.stats.arrivals.append(time.monotonic())
+            del sandbox.stats.arrivals[:-1000]  # the last thousand are plenty for a test
             if faults.latency_ms:
                 time.sleep(faults.latency_ms / 1000)
+            with sandbox._lock:
+                throttle = faults.throttle_next > 0
+                if throttle:
+                    faults.throttle_next -= 1
+            if throttle:
+                sandbox.stats.throttled += 1
+                self.send_response(429)
+                self.send_header("Retry-After", str(faults.retry_after_seconds))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return True
             if faults.error_rate and sandbox.rng.random() < faults.error_rate:
                 sandbox.stats.injected_errors += 1
                 status = sandbox.rng.choice((500, 502, 503, 504))

@@ -8,18 +8,13 @@ import dagster as dg
 from reo_dt_assets.daily.store import write_day
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
-from reo_dt_assets.defs.digital_turbine.partitions import daily
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
+from reo_dt_assets.defs.partitions import daily
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.resources import WarehouseResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.schema import DAILY_REVENUE
-
-
-def apps_of(day: dt.date) -> list[str]:
-    """The catalog apps that have a partition on ``day`` (an app starts on its start_date)."""
-    return [a.app_id for a in CATALOG.apps if not a.start_date or a.start_date <= day]
 
 
 @dg.asset(
@@ -52,7 +47,8 @@ def daily_revenue(
     day = dt.date.fromisoformat(context.partition_key)
     with duckdb.get_connection() as conn:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        rows = write_day(conn, day, apps_of(day), now, log=context.log)
+        apps = [app.app_id for app in CATALOG.apps_on(day)]
+        rows = write_day(conn, day, apps, now, log=context.log)
     loaded = rows.filter("loaded")
     metadata: dict[str, Any] = {
         "dagster/row_count": rows.height,

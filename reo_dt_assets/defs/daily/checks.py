@@ -8,7 +8,7 @@ import dagster as dg
 from reo_dt_assets.daily.store import day_rows, same_weekday_history
 from reo_dt_assets.daily.verdicts import anomaly_verdict, coverage_verdict
 from reo_dt_assets.defs.daily.assets import daily_revenue
-from reo_dt_assets.defs.digital_turbine.partitions import daily
+from reo_dt_assets.defs.partitions import daily
 from reo_dt_assets.defs.resources import WarehouseResource
 from reo_dt_assets.defs.verdicts import check_result
 

@@ -6,8 +6,8 @@ import dagster as dg
 
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.digital_turbine.client import (
@@ -15,8 +15,7 @@ from reo_dt_assets.digital_turbine.client import (
     DTQueryError,
     DTReportTimeoutError,
 )
-from reo_dt_assets.digital_turbine.columns import read_header
-from reo_dt_assets.digital_turbine.raw import count_data_rows, raw_report_path
+from reo_dt_assets.digital_turbine.raw import raw_report_path
 
 
 @dg.asset(
@@ -44,10 +43,10 @@ def dt_user_level_report(
     """
     date, app_id = report_of(context.partition_key)
     app = CATALOG.app(app_id)
-    if app.start_date and date < app.start_date:
+    if app not in CATALOG.apps_on(date):
         raise dg.Failure(
-            f"App {app_id} starts on {app.start_date} in the app catalog; {date} is before it. "
-            "Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days.",
+            f"App {app_id} starts on {CATALOG.first_day(app)} in the app catalog; {date} is "
+            "before it. Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days.",
             allow_retries=False,
         )
     destination = raw_report_path(Path(storage.data_dir), date, app_id)
@@ -63,17 +62,15 @@ def dt_user_level_report(
         ) from error
     except (DTCredentialsError, DTQueryError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
-    rows = count_data_rows(destination)
-    header = read_header(destination) or []
-    context.log.info(f"Stored {rows} rows for app {app_id} on {date} at {destination}")
+    context.log.info(f"Stored {report.rows} rows for app {app_id} on {date} at {destination}")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(destination.resolve())),
             "bytes": report.bytes,
             "sha256": report.sha256,
-            "dagster/row_count": rows,
+            "dagster/row_count": report.rows,
             "dt_report_id": report.report_id or "none",
-            "header": ", ".join(header) or "none",
+            "header": ", ".join(report.header) or "none",
             "seconds": round(report.seconds, 3),
             "polls": report.polls,
         }

@@ -8,13 +8,13 @@ import dagster as dg
 
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource, WarehouseResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.digital_turbine.raw import raw_report_path
-from reo_dt_assets.revenue.parse import BadReportError, buckets_for, parse_report
+from reo_dt_assets.revenue.parse import BadReportError, load_plan, parse_report
 from reo_dt_assets.revenue.scratch import scratch_folder
 from reo_dt_assets.revenue.store import write_partition
 from reo_dt_assets.schema import USER_REVENUE
@@ -54,13 +54,13 @@ def user_revenue(
     path = raw_report_path(data_dir, date, app_id)
     if not path.exists():
         raise dg.Failure(f"{path} does not exist: materialize dt_user_level_report first.")
-    buckets = buckets_for(path.stat().st_size, storage.load_memory_mb)
+    plan = load_plan(path.stat().st_size, storage.load_memory_mb, buckets=storage.parse_buckets)
     started = time.monotonic()
     # The parse's files live in a scratch folder that goes when the load ends, failed or not
     # (or, if the process is killed, at the next load).
     with scratch_folder(data_dir) as folder:
         try:
-            parsed = parse_report(path, date, app_id, folder, buckets=buckets)
+            parsed = parse_report(path, date, app_id, folder, buckets=plan.buckets)
         except BadReportError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
         parsed_at = time.monotonic()
@@ -71,13 +71,13 @@ def user_revenue(
                 date,
                 app_id,
                 dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                memory_mb=storage.load_memory_mb / 2,
+                memory_mb=plan.duckdb_memory_mb,
                 log=context.log,
             )
     totals = parsed.totals
     context.log.info(
         f"{totals.users} users, {totals.raw_rows} rows parsed in {parsed_at - started:.2f}s "
-        f"({buckets} bucket{'s' if buckets > 1 else ''}), "
+        f"({plan.buckets} bucket{'s' if plan.buckets > 1 else ''}), "
         f"written in {time.monotonic() - parsed_at:.2f}s"
     )
     top = totals.top_users
@@ -93,7 +93,7 @@ def user_revenue(
             "unattributed_revenue_usd": round(totals.unattributed_revenue_usd, 2),
             "unattributed_rows": totals.unattributed_rows,
             "raw_rows": totals.raw_rows,
-            "parse_buckets": buckets,
+            "parse_buckets": plan.buckets,
             "top_users": dg.MetadataValue.md(_markdown(top.rows(), top.columns)),  # masked keys
         }
     )

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import StorageResource, WarehouseResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.verdicts import check_result
 from reo_dt_assets.digital_turbine.raw import raw_report_path
-from reo_dt_assets.revenue.store import (
+from reo_dt_assets.revenue.queries import (
     duplicate_keys,
     loaded_totals,
     negative_rows,

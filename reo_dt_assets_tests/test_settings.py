@@ -1,0 +1,46 @@
+"""Settings: each tunable's environment variable and default live in ``settings``, and the DT
+client, its resource and the storage resource take their defaults from there."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from reo_dt_assets import settings
+from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY, DigitalTurbineClient
+
+DT_FIELDS = {
+    "timeout_seconds": settings.DT_TIMEOUT_SECONDS,
+    "retry_attempts": settings.DT_RETRY_ATTEMPTS,
+    "poll_initial_seconds": settings.DT_POLL_INITIAL_SECONDS,
+    "poll_max_seconds": settings.DT_POLL_MAX_SECONDS,
+    "poll_deadline_seconds": settings.DT_POLL_DEADLINE_SECONDS,
+    "not_ready_retries": settings.DT_NOT_READY_RETRIES,
+    "not_ready_wait_seconds": settings.DT_NOT_READY_WAIT_SECONDS,
+}
+
+
+def test_the_dt_resource_and_client_default_to_the_settings() -> None:
+    # The test process sets none of these variables: the defaults are the settings' own.
+    resource = DigitalTurbineResource()
+    for field, tunable in DT_FIELDS.items():
+        assert getattr(resource, field) == tunable.default, field
+    client = inspect.signature(DigitalTurbineClient).parameters
+    for field in ("timeout_seconds", "poll_initial_seconds", "poll_max_seconds"):
+        assert client[field].default == DT_FIELDS[field].default, field
+    assert client["poll_deadline_seconds"].default == settings.DT_POLL_DEADLINE_SECONDS.default
+    assert DEFAULT_RETRY.attempts == settings.DT_RETRY_ATTEMPTS.default
+    assert DEFAULT_RETRY.base_delay == resource.retry_base_seconds
+    assert StorageResource().load_memory_mb == settings.REO_DT_LOAD_MEMORY_MB.default
+
+
+def test_a_tunable_reads_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    tunable = settings.DT_POLL_MAX_SECONDS
+    assert tunable.value() == tunable.default
+    monkeypatch.setenv(tunable.name, "45")
+    assert tunable.value() == 45.0
+    monkeypatch.setenv(tunable.name, "soon")
+    with pytest.raises(ValueError, match="DT_POLL_MAX_SECONDS='soon': expected a number"):
+        tunable.value()

@@ -6,8 +6,8 @@ import dagster as dg
 
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource, WarehouseResource
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.revenue.assets import user_revenue

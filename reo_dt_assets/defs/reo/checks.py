@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from reo_dt_assets.defs.digital_turbine.partitions import report_of, report_partitions
+from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.resources import WarehouseResource
 from reo_dt_assets.defs.verdicts import check_result

@@ -22,7 +22,6 @@ REO_INGEST_BASE_URL = "REO_INGEST_BASE_URL"
 REO_EVENT_ID_TYPE = "REO_EVENT_ID_TYPE"
 EventIdType = Literal["integer", "string"]
 EVENT_ID_TYPES: tuple[EventIdType, ...] = ("integer", "string")
-REO_OUTAGE_LIMIT_SECONDS = "REO_OUTAGE_LIMIT_SECONDS"
 REO_DT_DATA_DIR = "REO_DT_DATA_DIR"
 REO_DT_DUCKDB_PATH = "REO_DT_DUCKDB_PATH"
 REO_DT_APPS_FILE = "REO_DT_APPS_FILE"
@@ -61,6 +60,16 @@ DT_POLL_MAX_SECONDS = Tunable("DT_POLL_MAX_SECONDS", 30.0)
 DT_POLL_DEADLINE_SECONDS = Tunable("DT_POLL_DEADLINE_SECONDS", 300.0)
 DT_NOT_READY_RETRIES = Tunable("DT_NOT_READY_RETRIES", 6)
 DT_NOT_READY_WAIT_SECONDS = Tunable("DT_NOT_READY_WAIT_SECONDS", 600.0)
+# The Reo.Dev client's tunables, the same way.
+REO_MAX_CONCURRENCY = Tunable("REO_MAX_CONCURRENCY", 128)
+#: Before adaptive pacing, requests in flight were fixed by REO_CONCURRENCY: now the ceiling.
+REO_CONCURRENCY = "REO_CONCURRENCY"
+REO_MAX_REQUESTS_PER_SECOND = Tunable("REO_MAX_REQUESTS_PER_SECOND", 0)  # 0: no hard cap
+REO_TIMEOUT_SECONDS = Tunable("REO_TIMEOUT_SECONDS", 10.0)
+REO_RETRY_ATTEMPTS = Tunable("REO_RETRY_ATTEMPTS", 20)
+REO_RETRY_BASE_SECONDS = Tunable("REO_RETRY_BASE_SECONDS", 0.5)
+REO_RETRY_MAX_SECONDS = Tunable("REO_RETRY_MAX_SECONDS", 2.0)
+REO_OUTAGE_LIMIT_SECONDS = Tunable("REO_OUTAGE_LIMIT_SECONDS", 600.0)
 #: MiB one user_revenue load aims to stay within.
 REO_DT_LOAD_MEMORY_MB = Tunable("REO_DT_LOAD_MEMORY_MB", 1024)
 
@@ -71,6 +80,13 @@ def dt_reporting_base_url() -> str:
 
 def reo_ingest_base_url() -> str:
     return os.environ.get(REO_INGEST_BASE_URL) or DEFAULT_REO_INGEST_BASE_URL
+
+
+def reo_max_concurrency() -> int:
+    """``REO_MAX_CONCURRENCY``, else the older ``REO_CONCURRENCY``, else 128."""
+    if (os.environ.get(REO_MAX_CONCURRENCY.name) or "").strip():
+        return max(1, int(REO_MAX_CONCURRENCY.value()))
+    return max(1, int(number(REO_CONCURRENCY, REO_MAX_CONCURRENCY.default)))
 
 
 def event_id_type() -> EventIdType:

@@ -99,7 +99,7 @@ def all_resources(
 
     resources = dt_resources(dt_url, data_dir)
     point_at_sandboxes(dt_url, reo_url, reo_key)
-    reo_options: dict = {"concurrency": 8, "retry_base_seconds": 0.01}
+    reo_options: dict = {"max_concurrency": 8, "retry_base_seconds": 0.01}
     reo_options.update(reo_overrides)
     return {
         **resources,

@@ -36,7 +36,7 @@ def _built(users: int) -> BuildResult:
 
 def _client(reo: ReoSandbox, api_key: str | None = None) -> ReoClient:
     retry = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.02)
-    return ReoClient(api_key or reo.api_key, reo.url, concurrency=4, retry=retry)
+    return ReoClient(api_key or reo.api_key, reo.url, max_concurrency=4, retry=retry)
 
 
 def test_dry_run_then_delivery_then_nothing_again(reo_sandbox: ReoSandbox, tmp_path: Path) -> None:

@@ -165,7 +165,7 @@ def test_wrong_key_stops_at_once_naming_the_variable(
     dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
 ) -> None:
     _load(dt_sandbox, tmp_path)
-    result = _deliver(dt_sandbox, reo_sandbox, tmp_path, reo_key="not-the-key", concurrency=4)
+    result = _deliver(dt_sandbox, reo_sandbox, tmp_path, reo_key="not-the-key", max_concurrency=4)
     assert not result.success
     step, message = step_failure(result)
     assert step == "reo_usage_events" and "REO_API_KEY" in message
@@ -206,7 +206,7 @@ from reo_dt_assets_tests.helpers import all_resources
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 dt_url, reo_url, data_dir, key = sys.argv[1:]
 dg.materialize([reo_usage_events], partition_key=key,
-               resources=all_resources(dt_url, Path(data_dir), reo_url, concurrency=4))
+               resources=all_resources(dt_url, Path(data_dir), reo_url, max_concurrency=4))
 """
 
 
@@ -390,7 +390,7 @@ def test_event_id_typed_as_the_table_says_stops_then_the_setting_delivers(
     reo_sandbox.faults.update(event_id_type="string")
     instance = dg.DagsterInstance.ephemeral()
     users = len(_expected_users(dt_sandbox))
-    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, concurrency=16)
+    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, max_concurrency=16)
     message = _assert_stopped_at_once(result, instance, reo_sandbox, tmp_path, users)
     assert "event_id" in message and "REO_EVENT_ID_TYPE=string" in message
     again = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, event_id_type="string")
@@ -418,7 +418,7 @@ def test_an_activity_type_not_set_up_stops_naming_the_fix(
     _load(dt_sandbox, tmp_path)
     reo_sandbox.faults.update(unknown_activity_types="AD_REVENUE")
     instance = dg.DagsterInstance.ephemeral()
-    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, concurrency=16)
+    result = _deliver_on(instance, dt_sandbox, reo_sandbox, tmp_path, max_concurrency=16)
     users = len(_expected_users(dt_sandbox))
     message = _assert_stopped_at_once(result, instance, reo_sandbox, tmp_path, users)
     assert "Settings > Product Usage" in message and "'AD_REVENUE'" in message

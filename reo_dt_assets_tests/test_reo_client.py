@@ -35,7 +35,7 @@ def _payload(n: int) -> dict[str, Any]:
 
 
 def _client(sandbox: ReoSandbox, **kwargs: Any) -> ReoClient:
-    options: dict[str, Any] = {"retry": FAST, "concurrency": 8, "timeout_seconds": 5.0}
+    options: dict[str, Any] = {"retry": FAST, "max_concurrency": 8, "timeout_seconds": 5.0}
     options.update(kwargs)
     return ReoClient(options.pop("api_key", sandbox.api_key), sandbox.url, **options)
 
@@ -55,7 +55,7 @@ def test_delivers_with_documented_shape(reo_sandbox: ReoSandbox) -> None:
 
 def test_send_all_is_concurrent_but_bounded(reo_sandbox: ReoSandbox) -> None:
     reo_sandbox.faults.latency_ms = 20
-    with _client(reo_sandbox, concurrency=6) as client:
+    with _client(reo_sandbox, max_concurrency=6) as client:
         results = _send_all(client, 120)
     assert all(r.delivered for r in results) and len(results) == 120
     assert 2 <= reo_sandbox.max_in_flight <= 6
@@ -64,7 +64,7 @@ def test_send_all_is_concurrent_but_bounded(reo_sandbox: ReoSandbox) -> None:
 
 def test_in_flight_adapts_to_the_network_wait(reo_sandbox: ReoSandbox) -> None:
     """Next to the server extra threads only fight over the GIL: few requests run at once."""
-    with _client(reo_sandbox, concurrency=16) as client:
+    with _client(reo_sandbox, max_concurrency=16) as client:
         results = _send_all(client, 400)
     assert all(r.delivered for r in results)
     assert reo_sandbox.max_in_flight <= 8
@@ -155,7 +155,7 @@ def test_wrong_key_stops_everything(
     caplog.set_level(logging.DEBUG)
     reo_sandbox.faults.latency_ms = 5
     results: list[SendResult] = []
-    with _client(reo_sandbox, api_key="wrong-key-123", concurrency=4) as client:
+    with _client(reo_sandbox, api_key="wrong-key-123", max_concurrency=4) as client:
         with pytest.raises(ReoAuthError, match="REO_API_KEY") as error:
             client.send_all(((f"e{n}", _payload(n)) for n in range(500)), results.extend)
         text = str(error.value) + repr(client) + caplog.text
@@ -246,7 +246,7 @@ def test_every_success_shape_delivers_each_event_once(
 def test_every_refusal_shape_stops_at_once(reo_sandbox: ReoSandbox, shape: str) -> None:
     reo_sandbox.faults.update(refusal_shape=shape)
     results: list[SendResult] = []
-    client = _client(reo_sandbox, api_key="wrong-key-456", concurrency=4)
+    client = _client(reo_sandbox, api_key="wrong-key-456", max_concurrency=4)
     with client, pytest.raises(ReoAuthError, match="REO_API_KEY") as error:
         client.send_all(((f"e{n}", _payload(n)) for n in range(300)), results.extend)
     assert reo_sandbox.requests <= 4 and reo_sandbox.received == []
@@ -257,7 +257,7 @@ def test_every_refusal_shape_stops_at_once(reo_sandbox: ReoSandbox, shape: str) 
 def _setup_mistake(reo_sandbox: ReoSandbox, **payload_changes: Any) -> tuple[str, list]:
     results: list[SendResult] = []
     events = ((f"e{n}", {**_payload(n), "event_id": n, **payload_changes}) for n in range(1000))
-    with _client(reo_sandbox, concurrency=16) as client, pytest.raises(ReoSetupError) as error:
+    with _client(reo_sandbox, max_concurrency=16) as client, pytest.raises(ReoSetupError) as error:
         client.send_all(events, results.extend)
     assert reo_sandbox.requests <= 64 and reo_sandbox.received == []
     assert sorted(r.event_id for r in results) == sorted(f"e{n}" for n in range(1000))
@@ -283,7 +283,7 @@ def test_a_wrong_key_answered_400_without_a_body_stops_as_a_setup_mistake(
 ) -> None:
     reo_sandbox.faults.update(refusal_shape="bad_request_empty")
     results: list[SendResult] = []
-    client = _client(reo_sandbox, api_key="wrong", concurrency=16)
+    client = _client(reo_sandbox, api_key="wrong", max_concurrency=16)
     with client, pytest.raises(ReoSetupError, match="REO_API_KEY"):
         client.send_all(((f"e{n}", _payload(n)) for n in range(500)), results.extend)
     assert reo_sandbox.requests <= 64 and len(results) == 500
@@ -296,7 +296,7 @@ def test_one_rejected_event_among_successes_stays_its_own_failure(
     events = [(f"e{n}", _payload(n)) for n in range(40)]
     events += [(f"odd{n}", {**_payload(100 + n), "activity_type": "ODD_ONE"}) for n in range(10)]
     results: list[SendResult] = []
-    with _client(reo_sandbox, concurrency=4) as client:
+    with _client(reo_sandbox, max_concurrency=4) as client:
         client.send_all(events, results.extend)
     failed = {r.event_id for r in results if not r.delivered}
     assert failed == {f"odd{n}" for n in range(10)} and len(results) == 50
@@ -306,7 +306,7 @@ def test_an_outage_is_one_wait_not_retries_per_event(reo_sandbox: ReoSandbox) ->
     """100 answers of 503 in a row: more than any event's own tries (6), yet every event is
     delivered, because the events wait for Reo.Dev instead of spending their tries."""
     reo_sandbox.faults.update(outage_requests=100)
-    with _client(reo_sandbox, concurrency=8, probe_seconds=(0.01, 0.05)) as client:
+    with _client(reo_sandbox, max_concurrency=8, probe_seconds=(0.01, 0.05)) as client:
         results = _send_all(client, 200)
     assert all(r.delivered for r in results)
     assert reo_sandbox.counts() == {f"e{n}": 1 for n in range(200)}
@@ -318,7 +318,7 @@ def test_an_outage_longer_than_the_limit_fails_retryable(reo_sandbox: ReoSandbox
     results: list[SendResult] = []
     with (
         _client(
-            reo_sandbox, concurrency=8, outage_limit_seconds=0.5, probe_seconds=(0.05, 0.1)
+            reo_sandbox, max_concurrency=8, outage_limit_seconds=0.5, probe_seconds=(0.05, 0.1)
         ) as client,
         pytest.raises(ReoUnavailableError) as error,
     ):

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
-from reo_dt_assets.reo.sender import Health, Sender, SendResult, StopKind, WorkerTarget
+from reo_dt_assets.reo.pace import Answer, Pace
+from reo_dt_assets.reo.sender import Health, Sender, SendResult, StopKind
 
 RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.001)
 DELIVERED = Outcome[None](Verdict.DONE, 200)
@@ -47,7 +48,7 @@ def test_a_retry_wait_does_not_hold_up_other_events() -> None:
 
     def run() -> None:
         with pytest.raises(_EnoughError):
-            Sender(attempt, concurrency=1, retry=RETRY).run(_events(100), on_results)
+            Sender(attempt, max_concurrency=1, retry=RETRY).run(_events(100), on_results)
 
     threading.Thread(target=run, daemon=True).start()
     assert others_done.wait(timeout=60), "the retry wait held up the other events"
@@ -67,7 +68,9 @@ def test_retries_are_bounded_and_keep_the_last_error() -> None:
 
     results: list[SendResult] = []
     no_outage = Health(outage_streak=1000)  # half the events answer 503 to the end
-    Sender(attempt, concurrency=4, retry=RETRY, health=no_outage).run(_events(40), results.extend)
+    Sender(attempt, max_concurrency=4, retry=RETRY, health=no_outage).run(
+        _events(40), results.extend
+    )
     by_id = {r.event_id: r for r in results}
     assert len(results) == len(by_id) == 40
     for n in range(40):
@@ -98,7 +101,7 @@ def test_no_more_than_max_unrecorded_events_are_ahead_of_the_record() -> None:
         with lock:
             recorded[0] += len(batch)
 
-    Sender(attempt, concurrency=4, retry=RETRY, max_unrecorded=8).run(_events(300), on_results)
+    Sender(attempt, max_concurrency=4, retry=RETRY, max_unrecorded=8).run(_events(300), on_results)
     assert recorded[0] == sent[0] == 300
     assert ahead[0] == 8
 
@@ -112,7 +115,7 @@ def test_a_stop_gives_every_event_exactly_one_result() -> None:
         return DELIVERED
 
     results: list[SendResult] = []
-    stopped = Sender(attempt, concurrency=1, retry=RETRY).run(_events(50), results.extend)
+    stopped = Sender(attempt, max_concurrency=1, retry=RETRY).run(_events(50), results.extend)
     assert stopped is not None and stopped.kind is StopKind.REFUSED
     assert stopped.reason == "key refused"
     by_id = {r.event_id: r for r in results}
@@ -129,35 +132,81 @@ def test_a_bug_in_the_attempt_is_raised_not_swallowed() -> None:
         raise KeyError("bug")
 
     with pytest.raises(KeyError, match="bug"):
-        Sender(attempt, concurrency=3, retry=RETRY).run(_events(10), lambda batch: None)
+        Sender(attempt, max_concurrency=3, retry=RETRY).run(_events(10), lambda batch: None)
 
 
-def test_worker_target_follows_the_wait_ratio() -> None:
-    far = WorkerTarget(limit=16)
-    for _ in range(WorkerTarget.PROBE - 1):
-        assert not far.observe(rtt=0.020, cpu=0.0005, alone=True)
-    assert far.value == 1 and far.probing
-    assert far.observe(rtt=0.020, cpu=0.0005, alone=True)  # 40 -> capped at the limit
-    assert (far.value, far.probing) == (16, False)
-
-    near = WorkerTarget(limit=16)
-    for _ in range(WorkerTarget.PROBE):
-        near.observe(rtt=0.0006, cpu=0.0005, alone=True)
-    assert (near.value, near.probing) == (1, False)
+def _window(pace: Pace, answer: Answer, rtt: float | None, now: float) -> bool:
+    """One window of answers, each started when the limit was full; True if the pace changed."""
+    changed = False
+    for _ in range(max(Pace.MIN_WINDOW, pace.limit)):  # at least one window, slow start or not
+        pace.start(now, pace.limit - 1)
+        changed = pace.observe(answer, rtt, now) or changed
+    return changed
 
 
-def test_worker_target_ignores_contended_samples_and_reprobes() -> None:
-    target = WorkerTarget(limit=16)
-    for _ in range(100):
-        target.observe(rtt=0.5, cpu=0.0001, alone=False)  # overlapping requests: not samples
-    assert target.probing and target.value == 1
-    for _ in range(WorkerTarget.PROBE):
-        target.observe(rtt=0.004, cpu=0.001, alone=True)
-    assert target.value == 4
-    for _ in range(WorkerTarget.REPROBE - 1):
-        assert not target.observe(rtt=1.0, cpu=1.0, alone=True)
-    assert target.observe(rtt=1.0, cpu=1.0, alone=True)  # time to measure again, from one
-    assert (target.value, target.probing) == (1, True)
+def test_far_from_the_server_in_flight_doubles_to_the_ceiling() -> None:
+    pace = Pace(ceiling=128)
+    limits = [pace.limit]
+    for n in range(8):
+        for _ in range(pace.limit):  # one round trip of answers
+            pace.start(n * 0.1, pace.limit - 1)
+            pace.observe(Answer.DONE, 0.100, n * 0.1)
+        limits.append(pace.limit)
+    assert limits == [1, 2, 4, 8, 16, 32, 64, 128, 128]
+    assert pace.rate is None and pace.concurrency_median() > 64
+
+
+def test_a_growing_round_trip_cuts_in_flight_in_proportion() -> None:
+    """Next to the server the round trip grows with every request in flight (the GIL)."""
+    pace = Pace(ceiling=128)
+    for n in range(20):
+        _window(pace, Answer.DONE, 0.0005 * pace.limit, n * 0.01)
+    assert pace.limit <= 2
+
+
+def test_throttling_caps_the_rate_below_what_was_accepted_then_grows_it() -> None:
+    """200 answers a second; then Reo.Dev throttles every other request: the rate is capped
+    at 90% of what it accepted over the last second, and grows 2% per clean window."""
+    pace = Pace(ceiling=16)
+    for n in range(400):  # 2 s clean
+        pace.start(n * 0.005, 15)
+        pace.observe(Answer.DONE, 0.02, n * 0.005)
+    assert pace.rate is None
+    n = 400
+    while pace.rate is None:
+        pace.start(n * 0.005, 15)
+        pace.observe(Answer.THROTTLED if n % 2 else Answer.DONE, 0.02, n * 0.005)
+        n += 1
+    cap = pace.rate
+    assert 0.9 * 100 <= cap <= 0.9 * 200
+    for m in range(n, n + Pace.MIN_WINDOW):
+        pace.start(m * 0.005, 15)
+        pace.observe(Answer.DONE, 0.02, m * 0.005)
+    assert pace.rate == pytest.approx(cap * 1.02)
+
+
+def test_a_fixed_share_of_errors_is_the_servers_not_a_reason_to_slow_down() -> None:
+    """A server that answers 10% 429 and 30% 5xx whatever the pace: after the first windows
+    the slow averages know it, and in flight keeps growing."""
+    pace = Pace(ceiling=128)
+    pattern = [Answer.THROTTLED] + [Answer.UNAVAILABLE] * 3 + [Answer.DONE] * 6
+    for n in range(300):
+        pace.start(n * 0.001, pace.limit - 1)
+        pace.observe(pattern[n % 10], 0.02, n * 0.001)
+    before = pace.limit
+    for n in range(300, 3000):
+        pace.start(n * 0.001, pace.limit - 1)
+        pace.observe(pattern[n % 10], 0.02, n * 0.001)
+    assert pace.limit > before and pace.limit >= 32
+
+
+def test_a_hard_rate_cap_is_a_token_bucket() -> None:
+    pace = Pace(ceiling=128, max_rate=100)
+    assert pace.start(0.0, 0) == 0.0
+    wait = pace.start(0.0, 1)
+    assert wait == pytest.approx(0.01)
+    assert pace.start(0.01, 1) == 0.0
+    assert pace.requests == 2
 
 
 WALL = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)

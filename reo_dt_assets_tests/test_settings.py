@@ -8,8 +8,10 @@ import inspect
 import pytest
 
 from reo_dt_assets import settings
-from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+from reo_dt_assets.defs.resources import DigitalTurbineResource, ReoResource, StorageResource
 from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY, DigitalTurbineClient
+from reo_dt_assets.reo.client import DEFAULT_RETRY as REO_RETRY
+from reo_dt_assets.reo.client import ReoClient
 
 DT_FIELDS = {
     "timeout_seconds": settings.DT_TIMEOUT_SECONDS,
@@ -44,3 +46,24 @@ def test_a_tunable_reads_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(tunable.name, "soon")
     with pytest.raises(ValueError, match="DT_POLL_MAX_SECONDS='soon': expected a number"):
         tunable.value()
+
+
+def test_the_reo_resource_and_client_default_to_the_settings() -> None:
+    resource = ReoResource()
+    assert resource.max_concurrency == settings.REO_MAX_CONCURRENCY.default
+    assert resource.max_requests_per_second == settings.REO_MAX_REQUESTS_PER_SECOND.default
+    assert resource.timeout_seconds == settings.REO_TIMEOUT_SECONDS.default
+    assert resource.outage_limit_seconds == settings.REO_OUTAGE_LIMIT_SECONDS.default
+    retry = (resource.retry_attempts, resource.retry_base_seconds, resource.retry_max_seconds)
+    assert retry == (REO_RETRY.attempts, REO_RETRY.base_delay, REO_RETRY.max_delay)
+    client = inspect.signature(ReoClient).parameters
+    assert client["max_concurrency"].default == resource.max_concurrency
+    assert client["timeout_seconds"].default == resource.timeout_seconds
+    assert client["outage_limit_seconds"].default == resource.outage_limit_seconds
+
+
+def test_the_older_reo_concurrency_is_the_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REO_CONCURRENCY", "24")
+    assert settings.reo_max_concurrency() == 24
+    monkeypatch.setenv("REO_MAX_CONCURRENCY", "200")
+    assert settings.reo_max_concurrency() == 200

@@ -21,7 +21,7 @@ from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY as DT_DEFAULT_RETRY
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.http_retry import RetryPolicy
-from reo_dt_assets.reo.client import DEFAULT_OUTAGE_LIMIT_SECONDS, ReoClient
+from reo_dt_assets.reo.client import ReoClient
 from reo_dt_assets.schema import Table
 from reo_dt_assets.warehouse import DuckLake, lake_connection, qualified
 
@@ -107,20 +107,33 @@ class ReoResource(dg.ConfigurableResource):
     ``REO_API_KEY`` authenticates; ``REO_INGEST_BASE_URL`` says where.
     """
 
-    concurrency: int = Field(
-        default=int(settings.number("REO_CONCURRENCY", 16)), description="Requests in flight."
+    max_concurrency: int = Field(
+        default=settings.reo_max_concurrency(),
+        description="Requests in flight at most; how many below it follows Reo.Dev's answers "
+        "(they grow while answers are clean and the round trip holds, shrink on pressure).",
+        ge=1,
+    )
+    max_requests_per_second: float = Field(
+        default=settings.REO_MAX_REQUESTS_PER_SECOND.value(),
+        description="A hard cap on requests per second, for a contract with a known limit "
+        "(0: none; 429s pace the delivery anyway).",
+        ge=0,
     )
     timeout_seconds: float = Field(
-        default=settings.number("REO_TIMEOUT_SECONDS", 10.0), description="Per-request timeout."
+        default=settings.REO_TIMEOUT_SECONDS.value(), description="Per-request timeout."
     )
     retry_attempts: int = Field(
-        default=int(settings.number("REO_RETRY_ATTEMPTS", 20)),
+        default=int(settings.REO_RETRY_ATTEMPTS.value()),
         description="Tries per event on 429/5xx/timeouts (a waiting event holds up no other).",
     )
-    retry_base_seconds: float = Field(default=0.5, description="First retry wait; doubles.")
-    retry_max_seconds: float = Field(default=2.0, description="Longest wait between tries.")
+    retry_base_seconds: float = Field(
+        default=settings.REO_RETRY_BASE_SECONDS.value(), description="First retry wait; doubles."
+    )
+    retry_max_seconds: float = Field(
+        default=settings.REO_RETRY_MAX_SECONDS.value(), description="Longest wait between tries."
+    )
     outage_limit_seconds: float = Field(
-        default=settings.number(settings.REO_OUTAGE_LIMIT_SECONDS, DEFAULT_OUTAGE_LIMIT_SECONDS),
+        default=settings.REO_OUTAGE_LIMIT_SECONDS.value(),
         description="How long Reo.Dev may answer only 5xx or time out (probed at growing "
         "intervals meanwhile) before the delivery fails, retryable, losing nothing.",
     )
@@ -136,7 +149,8 @@ class ReoResource(dg.ConfigurableResource):
         with ReoClient(
             api_key,
             settings.reo_ingest_base_url(),
-            concurrency=self.concurrency,
+            max_concurrency=self.max_concurrency,
+            max_requests_per_second=self.max_requests_per_second or None,
             timeout_seconds=self.timeout_seconds,
             retry=RetryPolicy(
                 attempts=self.retry_attempts,

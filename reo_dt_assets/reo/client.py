@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from reo_dt_assets import settings
 from reo_dt_assets.http_retry import (
     TRANSIENT_ERRORS,
     Outcome,
@@ -40,19 +41,21 @@ from reo_dt_assets.http_retry import (
     retry_after_seconds,
 )
 from reo_dt_assets.reo.payload import request_body
-from reo_dt_assets.reo.sender import Health, Sender, SendResult, Stop, StopKind
+from reo_dt_assets.reo.sender import Health, Sender, SendResult, Snapshot, Stop, StopKind
 from reo_dt_assets.settings import REO_API_KEY, REO_EVENT_ID_TYPE, REO_INGEST_BASE_URL
 
 USAGE_PATH = "/api/product/usage"
 
 #: 20 tries, waits doubling from 0.5 s and capped at 2 s: about 30 s of retrying per event.
-DEFAULT_RETRY = RetryPolicy(attempts=20, base_delay=0.5, max_delay=2.0)
+DEFAULT_RETRY = RetryPolicy(
+    attempts=int(settings.REO_RETRY_ATTEMPTS.default),
+    base_delay=settings.REO_RETRY_BASE_SECONDS.default,
+    max_delay=settings.REO_RETRY_MAX_SECONDS.default,
+)
 
 #: Events in flight or confirmed but not yet recorded, at most: what a crash can duplicate.
-MAX_UNRECORDED = 256
+MAX_UNRECORDED = 512
 
-#: How long Reo.Dev may stay unavailable before a delivery gives up (retryable), by default.
-DEFAULT_OUTAGE_LIMIT_SECONDS = 600.0
 
 FAILURE_WORDS = frozenset({"failure", "failed", "fail", "error"})
 #: The documented refusal of the key, whatever the status it comes with.
@@ -189,17 +192,19 @@ class ReoClient:
         api_key: str,
         base_url: str,
         *,
-        concurrency: int = 16,
-        timeout_seconds: float = 10.0,
+        max_concurrency: int = int(settings.REO_MAX_CONCURRENCY.default),
+        max_requests_per_second: float | None = None,
+        timeout_seconds: float = settings.REO_TIMEOUT_SECONDS.default,
         retry: RetryPolicy | None = None,
-        outage_limit_seconds: float = DEFAULT_OUTAGE_LIMIT_SECONDS,
+        outage_limit_seconds: float = settings.REO_OUTAGE_LIMIT_SECONDS.default,
         probe_seconds: tuple[float, float] = (1.0, 30.0),
         event_id_type: str = "integer",
         log: logging.Logger | None = None,
     ) -> None:
         self._api_key = api_key
         self.url = base_url.rstrip("/") + USAGE_PATH
-        self.concurrency = max(1, concurrency)
+        self.max_concurrency = max(1, max_concurrency)
+        self.max_requests_per_second = max_requests_per_second
         self.outage_limit_seconds = outage_limit_seconds
         self._probe_seconds = probe_seconds  # first and longest wait between outage probes
         self.event_id_type = event_id_type
@@ -209,13 +214,14 @@ class ReoClient:
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_seconds),
             limits=httpx.Limits(
-                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+                max_connections=self.max_concurrency,
+                max_keepalive_connections=self.max_concurrency,
             ),
             headers={"X-API-KEY": api_key, "Content-Type": "application/json"},
         )
 
     def __repr__(self) -> str:
-        return f"ReoClient(url={self.url!r}, concurrency={self.concurrency})"
+        return f"ReoClient(url={self.url!r}, max_concurrency={self.max_concurrency})"
 
     def __enter__(self) -> ReoClient:
         return self
@@ -248,8 +254,10 @@ class ReoClient:
         on_results: Callable[[list[SendResult]], None],
         *,
         max_unrecorded: int = MAX_UNRECORDED,
-    ) -> None:
-        """Send every event; ``on_results`` gets every event's result, in this thread.
+        on_progress: Callable[[Snapshot], None] | None = None,
+    ) -> Snapshot:
+        """Send every event; ``on_results`` gets every event's result, in this thread, and
+        ``on_progress`` the pace after each batch; return the pace at the end.
 
         At most ``max_unrecorded`` events are in flight or handed to ``on_results`` that has
         not returned yet. When the answers stop the delivery (a refused key, the same rejection
@@ -260,16 +268,17 @@ class ReoClient:
         self._first_answer.clear()
         sender = Sender(
             self.attempt,
-            concurrency=self.concurrency,
+            max_concurrency=self.max_concurrency,
             retry=self._retry,
             max_unrecorded=max_unrecorded,
+            max_rate=self.max_requests_per_second,
             health=Health(self.outage_limit_seconds, *self._probe_seconds),
         )
-        stop = sender.run(events, on_results)
+        stop = sender.run(events, on_results, on_progress)
         if sender.retries:
             self._log.info(f"Reo.Dev: {sender.retries} attempts were retried")
         if stop is None:
-            return
+            return sender.snapshot()
         if stop.kind is StopKind.REFUSED:
             raise ReoAuthError(
                 f"{stop.outcome.error}: check {REO_API_KEY} (Reo.Dev > Settings > Integrations > "

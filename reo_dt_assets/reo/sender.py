@@ -1,13 +1,16 @@
 """Concurrent delivery of many events through a one-request ``attempt`` function.
 
 The wire protocol (``client.py``) says what one POST meant; this module decides who sends what
-and when. Worker threads take events one at a time; an event whose attempt should be retried
-goes to a delay queue, ready after ``RetryPolicy.next_wait`` (the policy the DT client applies
-in a loop), and the worker moves on, so a retry wait never holds up other events. Results are
-handed back to the caller's thread in batches; at most ``max_unrecorded`` events are ever in
-flight or handed back but not yet recorded (the caller's ``on_results`` has not returned),
-which bounds what a crash can make Reo.Dev receive twice. Every event taken from the input
-gets exactly one result, including the ones never sent because the delivery stopped.
+and when. The caller's thread reads the events from their source a few thousand ahead of the
+senders (the source may build and register them in chunks: memory does not grow with the
+delivery) and records the results. Worker threads, as many as ``pace.Pace`` allows in flight
+and at its rate, take events one at a time; an event whose attempt should be retried goes to a
+delay queue, ready after ``RetryPolicy.next_wait`` (the policy the DT client applies in a
+loop), and the worker moves on, so a retry wait never holds up other events. Results are handed
+back to the caller's thread in batches; at most ``max_unrecorded`` events are ever in flight or
+handed back but not yet recorded (the caller's ``on_results`` has not returned), which bounds
+what a crash can make Reo.Dev receive twice. Every event taken from the input gets exactly one
+result, including the ones never sent because the delivery stopped.
 
 ``Health`` reads the answers as a whole: a refused key stops at once; the same rejection of
 every event so far is a set-up mistake and stops after a few; a run of 5xx and timeouts is an
@@ -24,12 +27,15 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
+from itertools import islice
 from typing import Any
 
 from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
+from reo_dt_assets.reo.pace import Answer, Pace
 
 
 @dataclass(frozen=True)
@@ -172,47 +178,6 @@ class Health:
         return self.stop
 
 
-class WorkerTarget:
-    """How many workers should send: as many as the network wait calls for, at most ``limit``.
-
-    By Little's law a client needs about (round-trip time / its own CPU per request) requests
-    in flight to stay busy. Far from the server (tens of ms) that is the whole ``limit``; next
-    to it extra threads only fight over the GIL. Both are measured on requests that had the
-    wire to themselves (contention would inflate the round trip): the first ``PROBE`` ones,
-    and again after every ``REPROBE`` requests in case the latency changed. Plain bookkeeping,
-    no clock and no lock: the sender feeds it, tests drive it directly.
-    """
-
-    PROBE = 8
-    REPROBE = 4000
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.value = 1
-        self.probing = True
-        self._samples: list[tuple[float, float]] = []
-        self._since_probe = 0
-
-    def observe(self, rtt: float, cpu: float, alone: bool) -> bool:
-        """Account for one finished request; True if ``value`` changed."""
-        if not self.probing:
-            self._since_probe += 1
-            if self._since_probe < self.REPROBE:
-                return False
-            self.probing, self._since_probe, self._samples = True, 0, []
-            changed, self.value = self.value != 1, 1
-            return changed
-        if alone:
-            self._samples.append((rtt, max(cpu, 1e-5)))
-        if len(self._samples) < self.PROBE:
-            return False
-        rtts, cpus = zip(*self._samples, strict=True)
-        wait_ratio = sorted(rtts)[len(rtts) // 2] / sorted(cpus)[len(cpus) // 2]
-        target = max(1, min(self.limit, int(wait_ratio)))
-        changed, self.value, self.probing = target != self.value, target, False
-        return changed
-
-
 @dataclass
 class _Job:
     event_id: str
@@ -221,16 +186,44 @@ class _Job:
     probe: bool = False  # sent alone to see whether Reo.Dev is back
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The delivery so far, as progress lines and metadata show it."""
+
+    requests: int
+    throttled: int
+    in_flight: int
+    limit: int
+    rate_cap: float | None
+    concurrency_median: int
+
+    @property
+    def throttled_share(self) -> float:
+        return self.throttled / self.requests if self.requests else 0.0
+
+
+def _answer(outcome: Outcome[Any]) -> Answer:
+    if outcome.verdict is Verdict.DONE:
+        return Answer.DONE
+    if outcome.verdict is Verdict.RETRY:
+        return Answer.THROTTLED if outcome.http_status == 429 else Answer.UNAVAILABLE
+    return Answer.REJECTED
+
+
 class Sender:
-    """Send with up to ``concurrency`` threads; ``run`` once per delivery."""
+    """Send with up to ``max_concurrency`` threads, paced by ``Pace``; ``run`` once."""
+
+    PREFETCH = 4096  # events read ahead of the senders, at most
+    UNSENT_CHUNK = 10_000  # "not sent" results handed back at a time after a stop
 
     def __init__(
         self,
         attempt: Attempt,
         *,
-        concurrency: int,
+        max_concurrency: int,
         retry: RetryPolicy,
-        max_unrecorded: int = 256,
+        max_unrecorded: int = 512,
+        max_rate: float | None = None,
         hand_back_seconds: float = 0.2,
         rng: random.Random | None = None,
         health: Health | None = None,
@@ -238,17 +231,18 @@ class Sender:
         self._attempt = attempt
         self._retry = retry
         self._rng = rng or random.Random()
-        self.concurrency = max(1, concurrency)
-        self.max_unrecorded = max(self.concurrency, max_unrecorded)
+        self.max_concurrency = max(1, max_concurrency)
+        self.max_unrecorded = max(self.max_concurrency, max_unrecorded)
         self._hand_back_seconds = hand_back_seconds
-        self.target = WorkerTarget(self.concurrency)
+        self.pace = Pace(self.max_concurrency, max_rate)
         self.health = health or Health()
         lock = threading.Lock()
-        self._active = threading.Condition(lock)  # workers the target lets send wait here
+        self._active = threading.Condition(lock)  # workers the pace lets send wait here
         self._parked = threading.Condition(lock)  # the others wait here
         self._handed = threading.Condition(lock)  # the caller's thread waits here
-        self._events: Iterator[tuple[str, dict[str, Any]]] = iter(())
-        self._exhausted = False
+        self._source: Iterator[tuple[str, dict[str, Any]]] = iter(())
+        self._queue: deque[_Job] = deque()  # read from the source, not yet taken
+        self._source_done = False
         self._delayed: list[tuple[float, int, _Job]] = []
         self._order = itertools.count()
         self._in_flight = 0
@@ -259,39 +253,56 @@ class Sender:
         self._crash: Exception | None = None
         self.retries = 0
 
+    def snapshot(self) -> Snapshot:
+        with self._active:
+            return Snapshot(
+                self.pace.requests,
+                self.pace.throttled,
+                self._in_flight,
+                self.pace.limit,
+                self.pace.rate_cap,
+                self.pace.concurrency_median(),
+            )
+
     def run(
         self,
         events: Iterable[tuple[str, dict[str, Any]]],
         on_results: Callable[[list[SendResult]], None],
+        on_progress: Callable[[Snapshot], None] | None = None,
     ) -> Stop | None:
         """Send every event; ``on_results`` runs in this thread. Return why it stopped, if it did.
 
         Results are handed back every ``hand_back_seconds``, or sooner once half of
         ``max_unrecorded`` wait; an event's result counts as recorded when ``on_results``
-        returns. If ``health`` stops the delivery, requests in flight finish, nothing more is
-        sent, and every event not resolved gets a failed result saying it was not sent and why.
+        returns; ``on_progress`` follows each hand-back. If ``health`` stops the delivery,
+        requests in flight finish, nothing more is sent, and every event not resolved gets a
+        failed result saying it was not sent and why.
         """
-        self._events = iter(events)
-        self._workers_alive = self.concurrency
+        self._source = iter(events)
+        self._workers_alive = self.max_concurrency
         threads = [
             threading.Thread(target=self._worker, args=(number,), daemon=True)
-            for number in range(self.concurrency)
+            for number in range(self.max_concurrency)
         ]
-        for thread in threads:
-            thread.start()
         try:
+            self._refill()
+            for thread in threads:
+                thread.start()
             while True:
+                self._refill()
                 batch, finished = self._next_batch()
-                if finished:
-                    batch += self._unsent()
                 if batch:
                     on_results(batch)
                     with self._active:
                         self._unrecorded -= len(batch)
                         self._active.notify_all()
+                if on_progress is not None:
+                    on_progress(self.snapshot())
                 if finished:
                     if self._crash:
                         raise self._crash
+                    if self.health.stop is not None:
+                        self._hand_back_unsent(self.health.stop.reason, on_results)
                     return self.health.stop
         except BaseException:
             with self._active:
@@ -300,45 +311,65 @@ class Sender:
             raise
         finally:
             for thread in threads:
-                thread.join()
+                if thread.is_alive():
+                    thread.join()
+
+    def _refill(self) -> None:
+        """Read events from the source (outside the lock: it may query and write the ledger)
+        until ``PREFETCH`` wait to be taken."""
+        with self._active:
+            if self._source_done or len(self._queue) > self.PREFETCH // 2 or self._stopped():
+                return
+            wanted = self.PREFETCH - len(self._queue)
+        jobs = [_Job(event_id, payload) for event_id, payload in islice(self._source, wanted)]
+        with self._active:
+            self._queue.extend(jobs)
+            self._source_done = len(jobs) < wanted
+            self._active.notify_all()
+            if self._source_done and self._idle():
+                self._wake_all()
 
     def _next_batch(self) -> tuple[list[SendResult], bool]:
-        """Wait for results worth handing back; True once every worker has exited."""
+        """Wait for results worth handing back, or for the queue to run low; True once every
+        worker has exited."""
         deadline = time.monotonic() + self._hand_back_seconds
         with self._handed:
             while self._workers_alive and len(self._results) < self.max_unrecorded // 2:
-                left = deadline - time.monotonic()
-                if left <= 0 and self._results:
+                if not self._source_done and len(self._queue) <= self.PREFETCH // 2:
                     break
-                self._handed.wait(left if left > 0 else self._hand_back_seconds)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._handed.wait(left)
             batch, self._results = self._results, []
             return batch, not self._workers_alive
 
-    def _unsent(self) -> list[SendResult]:
-        """After a STOP: a result for each event still waiting for a retry or never taken."""
-        if self.health.stop is None:
-            return []
-        reason = self.health.stop.reason
-        waiting = [job for _, _, job in self._delayed]
-        self._delayed = []
-        waiting += [_Job(event_id, payload) for event_id, payload in self._events]
-        self._unrecorded += len(waiting)
-        return [
-            SendResult(
-                job.event_id,
-                False,
-                job.attempts,
-                None,
-                f"not sent again: {reason}" if job.attempts else f"not sent: {reason}",
+    def _hand_back_unsent(
+        self, reason: str, on_results: Callable[[list[SendResult]], None]
+    ) -> None:
+        """After a stop: a result for each event waiting for a retry, read ahead, or never
+        read, handed back a chunk at a time."""
+        waiting = [job for _, _, job in self._delayed] + list(self._queue)
+        self._delayed, self._queue = [], deque()
+        while waiting:
+            on_results(
+                [
+                    SendResult(
+                        job.event_id,
+                        False,
+                        job.attempts,
+                        None,
+                        f"not sent again: {reason}" if job.attempts else f"not sent: {reason}",
+                    )
+                    for job in waiting
+                ]
             )
-            for job in waiting
-        ]
+            waiting = [_Job(*item) for item in islice(self._source, self.UNSENT_CHUNK)]
 
     def _worker(self, number: int) -> None:
         try:
             while (job := self._take(number)) is not None:
-                alone = self._in_flight == 1
-                started, cpu = time.perf_counter(), time.thread_time()
+                started = time.perf_counter()
                 try:
                     outcome = self._attempt(job.payload)
                 except Exception as exc:  # a bug, not an answer: stop and raise it in run()
@@ -346,8 +377,7 @@ class Sender:
                         self._in_flight -= 1
                         self._aborted, self._crash = True, exc
                     return
-                rtt, cpu = time.perf_counter() - started, time.thread_time() - cpu
-                self._finish(job, outcome, rtt, cpu, alone)
+                self._finish(job, outcome, time.perf_counter() - started)
         finally:
             with self._active:
                 self._workers_alive -= 1
@@ -359,41 +389,45 @@ class Sender:
         self._parked.notify_all()
         self._handed.notify()
 
+    def _idle(self) -> bool:
+        """Nothing left to send (the lock held)."""
+        return self._source_done and not self._queue and not self._delayed and not self._in_flight
+
+    def _stopped(self) -> bool:
+        return self._aborted or self.health.stop is not None
+
     def _take(self, number: int) -> _Job | None:
-        """The next job for worker ``number``: a due retry first, then a new event; in an
-        outage, one probe at a time when it is due."""
+        """The next job for worker ``number``: a due retry first, then a new event, when the
+        pace allows; in an outage, one probe at a time when it is due."""
         with self._active:
             while True:
                 now = time.monotonic()
-                if self._aborted or self._stopping(now):
+                if self._aborted or self._stopping(now) or self._idle():
                     return None
-                if self._exhausted and not self._delayed and not self._in_flight:
-                    return None
-                if number >= self.target.value:
+                if number >= self.pace.limit:
                     self._parked.wait()
                     continue
                 outage = self.health.in_outage
                 timeout = None
                 if self._unrecorded < self.max_unrecorded and not (outage and self._in_flight):
-                    job = None
+                    retry_due = bool(self._delayed) and (outage or self._delayed[0][0] <= now)
                     if outage and now < self.health.next_probe:
                         timeout = self.health.next_probe - now
-                    elif self._delayed and (outage or self._delayed[0][0] <= now):
-                        job = heapq.heappop(self._delayed)[2]
-                    elif not self._exhausted:
-                        item = next(self._events, None)
-                        if item is None:
-                            self._exhausted = True
-                            continue
-                        job = _Job(*item)
-                    if job is not None:
-                        job.probe = outage
-                        self._in_flight += 1
-                        self._unrecorded += 1
-                        job.attempts += 1
-                        return job
+                    elif retry_due or self._queue:
+                        wait = self.pace.start(now, self._in_flight)
+                        if not wait:
+                            job = heapq.heappop(self._delayed)[2] if retry_due else None
+                            job = job or self._queue.popleft()
+                            job.probe = outage
+                            job.attempts += 1
+                            self._in_flight += 1
+                            self._unrecorded += 1
+                            if len(self._queue) == self.PREFETCH // 2:
+                                self._handed.notify()
+                            return job
+                        timeout = wait
                     if timeout is None and self._delayed:
-                        timeout = self._delayed[0][0] - now
+                        timeout = max(0.0, self._delayed[0][0] - now)
                 self._active.wait(timeout)
 
     def _stopping(self, now: float) -> bool:
@@ -405,15 +439,14 @@ class Sender:
             return True
         return False
 
-    def _finish(
-        self, job: _Job, outcome: Outcome[Any], rtt: float, cpu: float, alone: bool
-    ) -> None:
+    def _finish(self, job: _Job, outcome: Outcome[Any], rtt: float) -> None:
         with self._active:
             self._in_flight -= 1
-            if self.target.observe(rtt, cpu, alone and self._in_flight == 0):
+            now = time.monotonic()
+            answered = outcome.http_status is not None
+            if self.pace.observe(_answer(outcome), rtt if answered else None, now):
                 self._wake_all()
             was_outage, was_stopped = self.health.in_outage, self.health.stop is not None
-            now = time.monotonic()
             self.health.observe(outcome, now, dt.datetime.now(dt.UTC), probe=job.probe)
             stopped = self.health.stop is not None
             if was_outage != self.health.in_outage or stopped != was_stopped:
@@ -437,5 +470,7 @@ class Sender:
             self._results.append(SendResult(job.event_id, delivered, job.attempts, status, error))
             if len(self._results) in (1, self.max_unrecorded // 2):
                 self._handed.notify()
-            if self._exhausted and not self._delayed and not self._in_flight:
+            if self._idle():
                 self._wake_all()
+            else:
+                self._active.notify()

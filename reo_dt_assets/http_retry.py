@@ -98,7 +98,12 @@ def call_with_retries(
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
     """Seconds ``Retry-After`` asks for (delay-seconds or an HTTP date), ``None`` if unreadable."""
-    value = response.headers.get("Retry-After", "").strip()
+    return parse_retry_after(response.headers.get("Retry-After", ""))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """A ``Retry-After`` header's value in seconds, ``None`` if absent or unreadable."""
+    value = (value or "").strip()
     if not value:
         return None
     try:

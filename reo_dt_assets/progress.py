@@ -48,7 +48,8 @@ class Progress:
         self._logged = False
         self._finished = False
 
-    def update(self, done: int) -> None:
+    def update(self, done: int, detail: str = "") -> None:
+        """``detail`` (say, how the transfer is paced) ends the line when one is logged."""
         now = self._clock()
         by_amount = self._every > 0 and done >= self._next_amount
         by_time = self._every_seconds > 0 and now >= self._next_time
@@ -61,7 +62,7 @@ class Progress:
             self._next_time = now + self._every_seconds
         self._finished = finished or self._finished
         self._logged = True
-        self._log.info(self._line(done, now - self._started))
+        self._log.info(self._line(done, now - self._started) + (f"; {detail}" if detail else ""))
 
     def _line(self, done: int, elapsed: float) -> str:
         rate = done / max(elapsed, 1e-9)

@@ -503,3 +503,19 @@ def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
     assert len(ledger) == len(users) and set(ledger.values()) == {"delivered"}
     assert all(event_id.isdigit() for event_id in ledger)
     assert _meta(result)["already_delivered"] == (len(users) + 1) // 2
+
+
+def test_a_rate_limited_reo_gets_everything_once_and_few_429s(tmp_path: Path) -> None:
+    """Reo.Dev takes 150 requests a second, 10 ms away: the pace finds the limit instead of
+    sending into it."""
+    with DTSandbox(rows=1500) as dt_sandbox, ReoSandbox() as reo:
+        _load(dt_sandbox, tmp_path)
+        reo.faults.update(latency_ms=10, rate_limit=150)
+        result = _deliver(dt_sandbox, reo, tmp_path, max_concurrency=64)
+        assert result.success
+        users = _expected_users(dt_sandbox)
+        assert len(reo.counts()) == len(users) and set(reo.counts().values()) == {1}
+        assert reo.throttled <= 0.1 * reo.requests, reo.stats()
+        meta = _meta(result)
+        assert meta["throttled_share"] == pytest.approx(reo.throttled / reo.requests, abs=0.01)
+        assert meta["requests"] == reo.requests and meta["concurrency_median"] >= 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -164,25 +165,45 @@ def test_a_growing_round_trip_cuts_in_flight_in_proportion() -> None:
     assert pace.limit <= 2
 
 
-def test_throttling_caps_the_rate_below_what_was_accepted_then_grows_it() -> None:
-    """200 answers a second; then Reo.Dev throttles every other request: the rate is capped
-    at 90% of what it accepted over the last second, and grows 2% per clean window."""
+def _stream(pace: Pace, start: int, count: int, answer: Callable[[int, Pace], Answer]) -> int:
+    """One answer every 5 ms (200 a second) while the pace allows; the next answer's number."""
+    n = start
+    for n in range(start, start + count):
+        pace.start(n * 0.005, 15)
+        pace.observe(answer(n, pace), 0.02, n * 0.005)
+    return n + 1
+
+
+def test_429s_that_fall_with_the_pace_are_a_limit() -> None:
+    """200 answers a second, then every other one is a 429: a probe at half the pace sees
+    none, so it is a limit: the rate is capped at 90% of what was accepted, then grows 2% per
+    window while it holds the pace back."""
     pace = Pace(ceiling=16)
-    for n in range(400):  # 2 s clean
-        pace.start(n * 0.005, 15)
-        pace.observe(Answer.DONE, 0.02, n * 0.005)
+    n = _stream(pace, 0, 400, lambda n, p: Answer.DONE)
     assert pace.rate is None
-    n = 400
     while pace.rate is None:
-        pace.start(n * 0.005, 15)
-        pace.observe(Answer.THROTTLED if n % 2 else Answer.DONE, 0.02, n * 0.005)
-        n += 1
+        n = _stream(pace, n, 1, lambda n, p: Answer.THROTTLED if n % 2 else Answer.DONE)
+    probe = pace.rate
+    assert 0.5 * 100 <= probe <= 0.5 * 200
+    n = _stream(pace, n, Pace.TRIAL + 2 * Pace.MIN_WINDOW, lambda n, p: Answer.DONE)
     cap = pace.rate
-    assert 0.9 * 100 <= cap <= 0.9 * 200
-    for m in range(n, n + Pace.MIN_WINDOW):
-        pace.start(m * 0.005, 15)
-        pace.observe(Answer.DONE, 0.02, m * 0.005)
+    assert cap is not None and probe < cap <= 0.9 * 200 * 1.02**2  # a window or two of growth
+    _stream(pace, n, Pace.MIN_WINDOW, lambda n, p: Answer.DONE)
     assert pace.rate == pytest.approx(cap * 1.02)
+
+
+def test_429s_that_hold_at_half_the_pace_are_the_servers_own() -> None:
+    """A server that answers one request in ten 429 whatever the pace: the probe sees the same
+    share, so the cap goes back and that share no longer slows the delivery down."""
+    pace = Pace(ceiling=16)
+    one_in_ten: Callable[[int, Pace], Answer] = lambda n, p: (  # noqa: E731
+        Answer.THROTTLED if n % 10 == 0 else Answer.DONE
+    )
+    n = _stream(pace, 0, 200, lambda n, p: Answer.DONE)
+    n = _stream(pace, n, Pace.MIN_WINDOW * 20, one_in_ten)
+    assert pace.rate is None
+    _stream(pace, n, Pace.MIN_WINDOW * 100, one_in_ten)
+    assert pace.rate is None
 
 
 def test_a_fixed_share_of_errors_is_the_servers_not_a_reason_to_slow_down() -> None:

@@ -1,7 +1,10 @@
 """One partition's Reo.Dev delivery, without Dagster: validate, record, send, account.
 
-The asset builds the events and hands them here with the ledger and a client (none for a dry
-run); what comes back says what happened, and the asset only decides how the run ends.
+The asset hands over the partition's events a chunk at a time (built from ``user_revenue`` a
+chunk at a time), the ledger and a client (none for a dry run). Each chunk is validated and
+registered in the ledger before any of its events is sent, and only a few thousand events are
+ever held, whatever the partition's size. What comes back says what happened; the asset only
+decides how the run ends.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,22 +22,28 @@ from reo_dt_assets.reo.client import ReoClient, ReoStoppedError
 from reo_dt_assets.reo.events import BuildResult
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.reo.payload import payload_problems
-from reo_dt_assets.reo.sender import SendResult
+from reo_dt_assets.reo.sender import SendResult, Snapshot
 
 DRY_RUN_NOTE = "dry run: not sent yet"
+PREVIEW = 5
 
 
 @dataclass
 class DeliveryOutcome:
-    built: int
-    rejected: int
-    already_delivered: int
-    to_send: int
+    built: int = 0
+    rejected: int = 0
+    already_delivered: int = 0
+    to_send: int = 0
+    device_only_users: int = 0
+    device_only_revenue_usd: float = 0.0
+    enriched: int = 0
+    upgraded_ids: int = 0  # ledger rows moved from 32-hex ids to integer ids
     sent_now: int = 0
     failed: int = 0
     pending: int = 0
     delivered_total: int = 0
     seconds: float = 0.0
+    pace: Snapshot | None = None  # requests, 429s and requests in flight of the sending
     stopped: str | None = None  # why the whole delivery stopped (a refused key, a set-up
     stop_retryable: bool = False  # mistake, an outage), and whether a later run may succeed
     preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: payloads to send
@@ -44,46 +54,68 @@ class DeliveryOutcome:
 
 
 def deliver(
-    built: BuildResult,
+    chunks: Iterable[BuildResult],
     ledger: DeliveryLedger,
     client: ReoClient | None,
     *,
     date: dt.date,
     app_id: str,
     log: logging.Logger,
+    expected: int | None = None,
 ) -> DeliveryOutcome:
     """Record the partition's events and send what is not yet delivered (``client=None``:
-    record them as pending and send nothing)."""
-    rejected = {
-        e.event_id: "; ".join(problems)
-        for e in built.events
-        if (problems := payload_problems(e.payload))
-    }
-    registered = ledger.register(
-        date, app_id, built.events, rejected, pending_note=None if client else DRY_RUN_NOTE
-    )
-    outcome = DeliveryOutcome(
-        built=len(built.events),
-        rejected=len(rejected),
-        already_delivered=registered.already_delivered,
-        to_send=len(registered.to_send),
-    )
+    record them as pending and send nothing). ``expected`` events to send, if known, give the
+    progress lines an ETA."""
+    outcome = DeliveryOutcome(upgraded_ids=ledger.upgrade_legacy_ids(date, app_id))
+    if outcome.upgraded_ids:
+        log.info(f"ledger: {outcome.upgraded_ids} event ids of 32 hex digits upgraded to integers")
+    pending_note = None if client else DRY_RUN_NOTE
+
+    def to_send() -> Iterator[tuple[str, dict[str, Any]]]:
+        for chunk in chunks:
+            rejected = {
+                e.event_id: "; ".join(problems)
+                for e in chunk.events
+                if (problems := payload_problems(e.payload))
+            }
+            registered = ledger.register(
+                date, app_id, chunk.events, rejected, pending_note=pending_note
+            )
+            outcome.built += len(chunk.events)
+            outcome.rejected += len(rejected)
+            outcome.already_delivered += registered.already_delivered
+            outcome.to_send += len(registered.to_send)
+            outcome.device_only_users += chunk.device_only_users
+            outcome.device_only_revenue_usd += chunk.device_only_revenue_usd
+            outcome.enriched += chunk.enriched
+            yield from registered.to_send
+
     if client is None:
-        outcome.preview = [payload for _, payload in registered.to_send[:5]]
+        for _, payload in to_send():
+            if len(outcome.preview) < PREVIEW:
+                outcome.preview.append(payload)
         return outcome
-    progress = Progress(log, "Reo.Dev", len(registered.to_send), unit="events", every_seconds=10.0)
+    progress = Progress(log, "Reo.Dev", expected, unit="events", every_seconds=10.0)
     tally: Counter[bool] = Counter()
     started = time.monotonic()
 
     def on_results(results: list[SendResult]) -> None:
         ledger.record(results)
         tally.update(result.delivered for result in results)
-        progress.update(tally.total())
+
+    def on_progress(pace: Snapshot) -> None:
+        progress.update(
+            tally.total(),
+            f"{pace.in_flight} in flight (limit {pace.limit}"
+            + (f", {pace.rate_cap:.0f} requests/s" if pace.rate_cap else "")
+            + f"), {pace.throttled_share:.1%} of {pace.requests} requests answered 429",
+        )
 
     try:
-        client.send_all(registered.to_send, on_results)
+        outcome.pace = client.send_all(to_send(), on_results, on_progress=on_progress)
     except ReoStoppedError as error:
         outcome.stopped, outcome.stop_retryable = str(error), error.retryable
+        outcome.pace = error.pace
     counts = ledger.status_counts(date, app_id)
     outcome.sent_now = tally[True]
     outcome.seconds = time.monotonic() - started

@@ -13,9 +13,13 @@ flight, at ``client.MAX_UNRECORDED``): those events are still pending and are se
 next run, the one case besides a connection dropped after Reo.Dev read the request where
 Reo.Dev sees an ``event_id`` twice.
 
-Releases before integer event ids keyed events by 32 hex digits of the same digest; ``register``
-rewrites such a partition's keys to today's ids first (``events.upgraded_event_id``), so an
-event delivered under its old id is still delivered and never sent again.
+Releases before integer event ids keyed events by 32 hex digits of the same digest;
+``upgrade_legacy_ids`` rewrites such a partition's keys to today's ids before its delivery
+(``events.upgraded_event_id``), so an event delivered under its old id is still delivered and
+never sent again.
+
+A partition is registered a chunk at a time, each chunk before any of its events is sent, and
+read back a chunk at a time: memory does not grow with the partition.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -107,18 +111,7 @@ class DeliveryLedger:
         )
         with self._connect() as conn:
             conn.execute(DELIVERIES.ddl())
-            legacy = [
-                old
-                for (old,) in conn.execute(
-                    f"SELECT event_id FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? "
-                    "AND length(event_id) = 32",
-                    [date, app_id],
-                ).fetchall()
-                if LEGACY_EVENT_ID.fullmatch(old)
-            ]
             with staged_transaction(conn, "staged_events", staged):
-                if legacy:
-                    self._upgrade_ids(conn, legacy)
                 conn.execute(
                     f"""UPDATE {DELIVERIES.name} AS l SET status = s.status,
                         last_error = s.last_error, payload = s.payload,
@@ -137,14 +130,13 @@ class DeliveryLedger:
                         SELECT 1 FROM {DELIVERIES.name} l WHERE l.event_id = s.event_id)""",
                     {"date": date, "app": app_id, "now": now},
                 )
-            delivered = {e.event_id for e in built} & {
-                row[0]
-                for row in conn.execute(
-                    f"SELECT event_id FROM {DELIVERIES.name} WHERE status = 'delivered' "
-                    "AND report_date = ? AND app_id = ?",
-                    [date, app_id],
-                ).fetchall()
-            }
+                delivered = {
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT s.event_id FROM staged_events s JOIN {DELIVERIES.name} l "
+                        "ON l.event_id = s.event_id WHERE l.status = 'delivered'"
+                    ).fetchall()
+                }
         to_send = [
             (e.event_id, e.payload)
             for e in built
@@ -152,21 +144,32 @@ class DeliveryLedger:
         ]
         return Registered(to_send=to_send, already_delivered=len(delivered))
 
-    @staticmethod
-    def _upgrade_ids(conn: duckdb.DuckDBPyConnection, legacy: list[str]) -> None:
-        """Rewrite legacy 32-hex ids to today's ids, in the caller's transaction."""
-        upgrades = pl.DataFrame(
-            {"old": legacy, "new": [upgraded_event_id(old) for old in legacy]},
-            schema={"old": pl.String, "new": pl.String},
-        )
-        conn.register("upgraded_ids", upgrades.to_arrow())
-        try:
-            conn.execute(
-                f"""UPDATE {DELIVERIES.name} AS l SET event_id = u.new
-                FROM upgraded_ids u WHERE l.event_id = u.old"""
+    def upgrade_legacy_ids(self, date: dt.date, app_id: str) -> int:
+        """Rewrite the partition's legacy 32-hex ids to today's ids, in one transaction;
+        return how many there were."""
+        with self._connect() as conn:
+            conn.execute(DELIVERIES.ddl())
+            legacy = [
+                old
+                for (old,) in conn.execute(
+                    f"SELECT event_id FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? "
+                    "AND length(event_id) = 32",
+                    [date, app_id],
+                ).fetchall()
+                if LEGACY_EVENT_ID.fullmatch(old)
+            ]
+            if not legacy:
+                return 0
+            upgrades = pl.DataFrame(
+                {"old": legacy, "new": [upgraded_event_id(old) for old in legacy]},
+                schema={"old": pl.String, "new": pl.String},
             )
-        finally:
-            conn.unregister("upgraded_ids")
+            with staged_transaction(conn, "upgraded_ids", upgrades):
+                conn.execute(
+                    f"""UPDATE {DELIVERIES.name} AS l SET event_id = u.new
+                    FROM upgraded_ids u WHERE l.event_id = u.old"""
+                )
+        return len(legacy)
 
     def record(self, results: list[SendResult]) -> None:
         """Write a batch of send results in one transaction."""
@@ -203,23 +206,40 @@ class DeliveryLedger:
             finally:
                 conn.unregister("staged_results")
 
-    def partition_events(self, date: dt.date, app_id: str) -> list[LedgerEvent]:
-        """Every recorded event of the partition, as the checks read them."""
-        rows = self._partition_query(
-            "SELECT event_id, status, last_error, payload, revenue_usd", date, app_id
-        )
-        return [LedgerEvent(*row) for row in rows]
+    def partition_events(
+        self, date: dt.date, app_id: str, chunk: int = 20_000
+    ) -> Iterator[LedgerEvent]:
+        """Every recorded event of the partition, as the checks read them, ``chunk`` at a time
+        (in ``event_id`` order, each chunk on a connection of its own)."""
+        after = ""
+        while True:
+            rows = self._partition_query(
+                "SELECT event_id, status, last_error, payload, revenue_usd",
+                date,
+                app_id,
+                f"AND event_id > ? ORDER BY event_id LIMIT {int(chunk)}",
+                [after],
+            )
+            yield from (LedgerEvent(*row) for row in rows)
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
 
     def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
         rows = self._partition_query("SELECT status, count(*)", date, app_id, "GROUP BY status")
         return {status: int(count) for status, count in rows}
 
     def _partition_query(
-        self, select: str, date: dt.date, app_id: str, tail: str = ""
+        self,
+        select: str,
+        date: dt.date,
+        app_id: str,
+        tail: str = "",
+        params: list[Any] | None = None,
     ) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
             conn.execute(DELIVERIES.ddl())
             return conn.execute(
                 f"{select} FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? {tail}",
-                [date, app_id],
+                [date, app_id, *(params or [])],
             ).fetchall()

@@ -17,12 +17,14 @@ one window of answers at a time (a window is about one round trip of answers):
 - **The request rate** is free until Reo.Dev throttles: a share of 429s above what this server
   gives anyway caps it at 90% of what Reo.Dev accepted over the last second (so a 429 slows
   the whole delivery, not only its event), and the cap grows 2% per window without throttling
-  (AIMD, as RudderStack and Segment pace a destination). ``max_rate`` is a hard cap on top
-  (a token bucket).
+  while it holds the pace back (AIMD, as RudderStack and Segment pace a destination).
+  ``max_rate`` is a hard cap on top (a token bucket).
 
-"Above what this server gives anyway" is a slow average of each share: a server that answers a
-fixed share of requests 5xx or 429 whatever the pace is not slowed down by it, one whose share
-jumps when the pace rises is. Plain bookkeeping: the sender passes the time in, tests drive it.
+"Above what this server gives anyway": each slow-down is on trial for a window; if the share of
+429s (or 5xx) did not fall with the pace, it is the server's own (a fixed share of requests
+whatever the pace), remembered as such, and the slow-down is undone. A share that falls with
+the pace is pressure, and the slow-down stays. Plain bookkeeping: the sender passes the time in,
+tests drive it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ class Answer(Enum):
 
 
 @dataclass
+class _Trial:
+    """A probe at half the pace after the first 429s: is it a limit, or the server's own?"""
+
+    share: float  # of 429s that started it
+    accepted: float  # requests per second Reo.Dev accepted then
+    cap_before: float | None
+    skip: bool = True
+    throttled: int = 0
+    answers: int = 0
+
+
+@dataclass
 class _Window:
     started: float | None = None
     answers: Counter[Answer] = field(default_factory=Counter)
@@ -54,10 +68,12 @@ class _Window:
 
 class Pace:
     MIN_WINDOW = 16
+    TRIAL = 64  # answers that judge a slow-down
     GROWTH_RTT = 1.2  # a window's median round trip within this of the fastest: room to grow
     CUT_RTT = 1.5  # beyond this: queueing, cut the limit in proportion
     REBASE_WINDOWS = 50  # the fastest round trip is re-measured this often (latency changes)
-    BASELINE_WEIGHT = 0.1  # of a window in the slow average of each share
+    NOISE_DECAY = 0.1  # of a window, in the slow decay of the server's own share of 429s
+    MARGIN = 0.02  # a window's share of 429s above 1.5 x the server's own, plus this: pressure
 
     def __init__(self, ceiling: int, max_rate: float | None = None) -> None:
         self.ceiling = max(1, ceiling)
@@ -67,13 +83,16 @@ class Pace:
         self._slow_start = True
         self._base_rtt = math.inf
         self._windows = 0
+        self._hold = 0  # windows still answering requests sent before the last cut
         self._window = _Window()
-        self._throttled_baseline = 0.0
-        self._unavailable_baseline = 0.0
+        self._noise = 0.0  # the share of 429s this server gives whatever the pace
+        self._limited = False  # 429s were seen to fall with the pace: a rate limit
+        self._trial: _Trial | None = None
         self._tokens = 1.0
         self._tokens_at = 0.0
         self._accepted: deque[float] = deque()  # when answers other than 429 came, last second
         self._first_answer: float | None = None
+        self._peak_accepted = 0  # most answers other than 429 in one second, so far
         self.requests = 0
         self.throttled = 0
         self.in_flight_seen: Counter[int] = Counter()  # in flight at each start, for the median
@@ -122,6 +141,7 @@ class Pace:
             self._accepted.append(now)
         while self._accepted and self._accepted[0] < now - 1.0:
             self._accepted.popleft()
+        self._peak_accepted = max(self._peak_accepted, len(self._accepted))
         if rtt is not None:
             window.rtts.append(rtt)
             self._base_rtt = min(self._base_rtt, rtt)
@@ -135,29 +155,36 @@ class Pace:
 
     def _decide(self, window: _Window, now: float) -> None:
         size = window.size
-        throttled = window.answers[Answer.THROTTLED] / size
-        unavailable = window.answers[Answer.UNAVAILABLE] / size
+        throttled = window.answers[Answer.THROTTLED]
+        share = throttled / size
         elapsed = max(now - (now if window.started is None else window.started), 1e-6)
-        steady = size >= self.MIN_WINDOW  # a share of a few answers says little
-        throttling = steady and throttled > 2 * self._throttled_baseline + 0.02
-        failing = steady and unavailable > 2 * self._unavailable_baseline + 0.05
-        if steady:
-            w = self.BASELINE_WEIGHT
-            self._throttled_baseline += w * (throttled - self._throttled_baseline)
-            self._unavailable_baseline += w * (unavailable - self._unavailable_baseline)
-        if throttling:
+        rate = size / elapsed
+        steady = size >= self.MIN_WINDOW  # a share of a few answers says little: two at least
+        if self._trial is not None and steady:
+            self._judge(throttled, size)
+        elif steady and share < self._noise:  # the server's own share, decaying
+            self._noise += self.NOISE_DECAY * (share - self._noise)
+        pressed = (
+            self._trial is None
+            and throttled >= (1 if steady else 2)
+            and share > 1.5 * self._noise + self.MARGIN
+        )
+        if pressed:
+            self._slow_start = False
             first = now if self._first_answer is None else self._first_answer
-            span = min(1.0, max(now - first, 0.05))
-            cap = 0.9 * len(self._accepted) / span
-            self.rate_cap = max(1.0, min(cap, self.rate_cap or cap))
-        elif self.rate_cap is not None:
-            self.rate_cap *= 1.02
-            if self.rate_cap > 3 * size / elapsed:  # far above the pace: nothing to hold back
-                self.rate_cap = None
+            accepted = len(self._accepted) / min(1.0, max(now - first, 0.05))
+            if self._limited:  # a known limit: AIMD, never below half the best second so far
+                cap = min(0.9 * accepted, self.rate_cap or accepted)
+                self.rate_cap = max(1.0, 0.5 * self._peak_accepted, cap)
+            else:  # a probe at half the pace: does the share fall with it?
+                self._trial = _Trial(share, accepted, self.rate_cap)
+                self.rate_cap = max(1.0, 0.5 * accepted)
+        elif self._trial is None and self.rate_cap is not None and rate >= 0.8 * self.rate_cap:
+            self.rate_cap *= 1.02  # grows only while it holds the pace back
         median = sorted(window.rtts)[len(window.rtts) // 2] if window.rtts else None
         gradient = self._base_rtt / median if median else 1.0
-        if failing:
-            self._cut(0.7)
+        if self._hold:
+            self._hold -= 1
         elif gradient < 1 / self.CUT_RTT:
             self._cut(max(0.5, gradient))
         elif gradient >= 1 / self.GROWTH_RTT and window.used >= 0.8 * self.limit:
@@ -167,9 +194,34 @@ class Pace:
         if self._windows % self.REBASE_WINDOWS == 0 and window.rtts:
             self._base_rtt = min(window.rtts)
 
+    def _judge(self, throttled: int, size: int) -> None:
+        """The probe's answers after its first window (which still answers requests sent
+        before it): a share that fell with the pace is a rate limit (the cap goes to 90% of
+        what was accepted, and 429s pace the delivery from then on); one that held is the
+        server's own (remembered, the cap as it was)."""
+        trial = self._trial
+        assert trial is not None
+        if trial.skip:
+            trial.skip = False
+            return
+        trial.throttled += throttled
+        trial.answers += size
+        if trial.answers < self.TRIAL:
+            return
+        self._trial = None
+        share = trial.throttled / trial.answers
+        if share <= self.MARGIN:
+            self._limited = True
+            self.rate_cap = max(1.0, 0.9 * trial.accepted)
+        else:
+            self._noise = max(self._noise, share)
+            self.rate_cap = trial.cap_before
+
     def _cut(self, factor: float) -> None:
+        """Cut the limit; the next window answers requests sent before, so it decides nothing."""
         self._slow_start = False
         self._limit = max(1.0, self._limit * factor)
+        self._hold = 1
 
     def concurrency_median(self) -> int:
         """The median of requests in flight, over every request started."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 import duckdb
 import polars as pl
@@ -99,13 +101,52 @@ def partition_loaded(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
     return count > 0
 
 
-def event_users(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> pl.DataFrame:
-    """The partition's users, with what their Reo.Dev events carry, in ``user_key`` order."""
+def event_users(
+    conn: duckdb.DuckDBPyConnection,
+    date: dt.date,
+    app_id: str,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """The partition's users, with what their Reo.Dev events carry, in ``user_key`` order:
+    all of them, or the ``limit`` first after the user key ``after``."""
     return conn.sql(
         "SELECT user_key, user_key_type, user_id, impressions, revenue_usd, ad_networks "
-        f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? ORDER BY user_key",
-        params=[date, app_id],
+        f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? "
+        f"{'' if after is None else 'AND user_key > ?'} ORDER BY user_key "
+        f"{'' if limit is None else f'LIMIT {int(limit)}'}",
+        params=[date, app_id, *([] if after is None else [after])],
     ).pl()
+
+
+def event_user_chunks(
+    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    date: dt.date,
+    app_id: str,
+    size: int,
+) -> Iterator[pl.DataFrame]:
+    """``event_users`` ``size`` users at a time, each chunk on a connection of its own: a long
+    delivery holds neither the file nor all of its users."""
+    after: str | None = None
+    while True:
+        with connect() as conn:
+            chunk = event_users(conn, date, app_id, after=after, limit=size)
+        if chunk.height:
+            yield chunk
+        if chunk.height < size:
+            return
+        after = chunk["user_key"][-1]
+
+
+def users_with_user_id(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> int:
+    """The partition's users that have a publisher User ID: its events, at most."""
+    [(count,)] = conn.execute(
+        f"SELECT count(*) FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? "
+        "AND user_key_type = 'user_id' AND coalesce(user_id, '') <> ''",
+        [date, app_id],
+    ).fetchall()
+    return int(count)
 
 
 def user_id_totals(

@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="share answered 200 with a failure body",
     )
+    parser.add_argument(
+        "--reo-rate-limit",
+        type=float,
+        default=0.0,
+        help="requests per second taken; beyond it, 429 with Retry-After (0: no limit)",
+    )
     parser.add_argument("--rows", type=int, default=2000, help="rows per (date, app) report")
     parser.add_argument(
         "--error-rate", type=float, default=0.0, help="share of requests answered 5xx"
@@ -68,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         throttle_rate=args.reo_throttle_rate,
         drop_after_read_rate=args.reo_drop_rate,
         failure_body_rate=args.reo_failure_body_rate,
+        rate_limit=args.reo_rate_limit,
     )
     with (
         DTSandbox(

@@ -12,12 +12,14 @@ The document shows one answer of each kind; a real server may give others, so ea
 the refusal of a wrong key (the documented 400 body, 401, 403 with no body, 200 with the
 documented body, 400 with no body), how ``event_id`` must be typed (as the table says, a string;
 as the examples send it, an integer; or either), activity types not set up in Product Usage
-Settings, an outage of the first N requests, and the 256 KiB request cap of Reo.Dev's client.
+Settings, an outage of the first N requests, the 256 KiB request cap of Reo.Dev's client, and a
+rate limit (requests beyond it answered 429 with ``Retry-After``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -62,6 +64,7 @@ class ReoFaults:
     event_id_type: str = "any"  # one of EVENT_ID_TYPES: what else is refused with a 400
     unknown_activity_types: str = ""  # comma-separated: refused as not set up in Reo.Dev
     outage_requests: int = 0  # the next N usage requests are answered 503
+    rate_limit: float = 0.0  # requests per second taken (a token bucket of 0.1 s); beyond: 429
 
     def update(self, **changes: Any) -> None:
         known = {f.name: f for f in fields(self)}
@@ -128,9 +131,27 @@ class ReoSandbox(LoopbackService):
         self.in_flight = 0
         self.max_in_flight = 0
         self.auth_failures = 0
+        self.throttled = 0  # answered 429, by the rate limit or the throttle fault
+        self._tokens = 0.0
+        self._tokens_at = time.monotonic()
         self.dropped_event_ids: list[str] = []
         self._lock = threading.Lock()
         self._server = QuietServer((host, port), _handler_for(self))
+
+    def take_token(self) -> float:
+        """0 if the rate limit lets a request through now, else the seconds until it would."""
+        rate = self.faults.rate_limit
+        if rate <= 0:
+            return 0.0
+        with self._lock:
+            now = time.monotonic()
+            burst = max(1.0, rate / 10)
+            self._tokens = min(burst, self._tokens + (now - self._tokens_at) * rate)
+            self._tokens_at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            return (1.0 - self._tokens) / rate
 
     def counts(self) -> Counter[str]:
         """How many times each ``event_id`` was received."""
@@ -145,6 +166,7 @@ class ReoSandbox(LoopbackService):
             "distinct_event_ids": len(counts),
             "duplicates": sum(n - 1 for n in counts.values()),
             "auth_failures": self.auth_failures,
+            "throttled": self.throttled,
             "dropped_after_read": len(self.dropped_event_ids),
             "max_in_flight": self.max_in_flight,
         }
@@ -237,11 +259,15 @@ def _handler_for(sandbox: ReoSandbox) -> type[BaseHTTPRequestHandler]:
                     },
                 )
                 return
-            if faults.throttle_rate and rng.random() < faults.throttle_rate:
+            wait = sandbox.take_token()
+            if wait or (faults.throttle_rate and rng.random() < faults.throttle_rate):
+                with sandbox._lock:
+                    sandbox.throttled += 1
+                retry_after = math.ceil(wait) if wait else faults.retry_after_seconds
                 self._json(
                     429,
                     {"response_code": 429, "response": "Too Many Requests", "status": "failure"},
-                    {"Retry-After": f"{faults.retry_after_seconds:g}"},
+                    {"Retry-After": f"{retry_after:g}"},
                 )
                 return
             try:

@@ -1,5 +1,6 @@
 """The ``reo_usage_events`` asset: a partition's events, delivered through ``reo.delivery``."""
 
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -15,8 +16,11 @@ from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
 from reo_dt_assets.reo.ledger import DeliveryLedger
-from reo_dt_assets.revenue.store import event_users, partition_loaded
+from reo_dt_assets.revenue.store import event_user_chunks, partition_loaded, users_with_user_id
 from reo_dt_assets.schema import DELIVERIES
+
+#: Users read from user_revenue, built and registered at a time: the delivery's memory.
+CHUNK_USERS = 10_000
 
 
 class ReoDeliveryConfig(dg.Config):
@@ -48,44 +52,52 @@ def reo_usage_events(
     Product Usage API. Each event has a deterministic ``event_id``; the ledger
     ``reo_event_deliveries`` records it and marks it delivered only after Reo.Dev confirms, so a
     re-run sends only what is not yet delivered. Users known only by a device ID are counted,
-    not sent. The asset fails if any event is left undelivered.
+    not sent. Events are read, built, registered and sent a chunk at a time, at the pace
+    Reo.Dev's answers allow. The asset fails if any event is left undelivered.
     """
     date, app_id = report_of(context.partition_key)
     app = CATALOG.app(app_id)
+    ledger = DeliveryLedger(duckdb.get_ledger_connection)
     with duckdb.get_connection() as conn:
         if not partition_loaded(conn, date, app_id):
             raise dg.Failure(
                 f"user_revenue has no partition {context.partition_key}: materialize "
                 "user_revenue (and dt_user_level_report) for it first. Nothing was sent."
             )
-        users = event_users(conn, date, app_id)
+        expected = users_with_user_id(conn, date, app_id)
         try:
             directory = read_directory(user_directory.source, conn)
         except FileNotFoundError as error:
             raise dg.Failure(str(error), allow_retries=False) from None
-    built = build_events(
-        users.iter_rows(named=True),
-        date=date,
-        app_id=app_id,
-        product_id=app.product_id,
-        activity_type=app.activity_type,
-        environment=app.environment,
-        directory=directory,
-        event_id_type=reo.event_id_type,
+    expected -= ledger.status_counts(date, app_id).get("delivered", 0)
+    chunks = (
+        build_events(
+            users.iter_rows(named=True),
+            date=date,
+            app_id=app_id,
+            product_id=app.product_id,
+            activity_type=app.activity_type,
+            environment=app.environment,
+            directory=directory,
+            event_id_type=reo.event_id_type,
+        )
+        for users in event_user_chunks(duckdb.get_connection, date, app_id, CHUNK_USERS)
     )
-    ledger = DeliveryLedger(duckdb.get_ledger_connection)
+    deliver_partition = partial(
+        deliver, chunks, ledger, date=date, app_id=app_id, log=context.log, expected=expected
+    )
     if config.dry_run:
-        outcome = deliver(built, ledger, None, date=date, app_id=app_id, log=context.log)
+        outcome = deliver_partition(None)
     else:
         with reo.client(context.log) as client:
-            outcome = deliver(built, ledger, client, date=date, app_id=app_id, log=context.log)
+            outcome = deliver_partition(client)
     metadata: dict[str, Any] = {
         "built": outcome.built,
         "already_delivered": outcome.already_delivered,
         "rejected": outcome.rejected,
-        "device_only_skipped": built.device_only_users,
-        "device_only_revenue_usd": round(built.device_only_revenue_usd, 2),
-        "enriched_from_directory": built.enriched,
+        "device_only_skipped": outcome.device_only_users,
+        "device_only_revenue_usd": round(outcome.device_only_revenue_usd, 2),
+        "enriched_from_directory": outcome.enriched,
         "dry_run": config.dry_run,
         "sent_now": outcome.sent_now,
         # The delivery ledger, described as the table it is.
@@ -106,6 +118,12 @@ def reo_usage_events(
     )
     if outcome.sent_now:
         metadata["events_per_second"] = round(outcome.sent_now / outcome.seconds, 1)
+    if outcome.pace is not None and outcome.pace.requests:
+        metadata.update(
+            requests=outcome.pace.requests,
+            concurrency_median=outcome.pace.concurrency_median,
+            throttled_share=round(outcome.pace.throttled_share, 4),
+        )
     if outcome.stopped:
         raise dg.Failure(
             f"{outcome.stopped} (app {app_id}, activity_type {app.activity_type!r}, {date})",

@@ -2,10 +2,11 @@
 
 Not a test (the machine is noisy). Starts both sandboxes in their own process serving reports of
 ``--rows`` rows, has DT's sandbox make the report once (its generator is not what is measured),
-then runs ``daily_revenue_events_job`` on one partition in a fresh process with a fresh data
-folder: the raw report download, ``user_revenue`` with its four checks, the Reo.Dev events with
-theirs. Prints each step's wall time, the load's parse/write split, the reconciliation check
-against the load, and the run's peak RSS.
+then runs ``daily_revenue_events_job`` on one partition with a fresh data folder, one asset (with
+its checks) per fresh process, as Dagster's default multiprocess executor runs steps: the raw
+report download, ``user_revenue`` with its four checks, the Reo.Dev events with theirs. Prints
+each step's wall time, each process's peak RSS (so the delivery's own), the load's parse/write
+split, the reconciliation check against the load, and the delivery's events per event-second.
 
     .venv/bin/python bench/materialize.py [--rows 1000000 5000000]
 """
@@ -30,6 +31,7 @@ from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
 
 APP = "148721"
 DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
 CHILD = """
 import sys
 import dagster as dg
@@ -38,7 +40,10 @@ from reo_dt_assets.definitions import defs
 job = defs().resolve_job_def("daily_revenue_events_job")
 with dg.DagsterInstance.ephemeral() as instance:
     result = job.execute_in_process(
-        partition_key=sys.argv[1], instance=instance, raise_on_error=False
+        partition_key=sys.argv[1],
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=[dg.AssetKey(sys.argv[2])],
     )
     stamps = {}
     for record in instance.all_logs(result.run_id):
@@ -47,6 +52,10 @@ with dg.DagsterInstance.ephemeral() as instance:
             stamps.setdefault(event.step_key, []).append(record.timestamp)
         if "rows parsed in" in record.user_message:
             print("LOAD", record.user_message)
+        if event and event.event_type_value == "ASSET_MATERIALIZATION":
+            metadata = event.event_specific_data.materialization.metadata
+            if "events_per_second" in metadata:
+                print("RATE", metadata["events_per_second"].value, metadata["sent_now"].value)
     for step, times in stamps.items():
         print("STEP", step, f"{max(times) - min(times):.2f}")
 print("OK" if result.success else "FAILED")
@@ -116,36 +125,45 @@ def measure(rows: int, out: Path) -> None:
             "REO_DT_DUCKDB_PATH": str(data / "reo_dt.duckdb"),
         }
         started = time.perf_counter()
-        with (
-            tempfile.TemporaryFile("w+") as stdout,
-            (data.parent / "materialize.log").open("w") as stderr,
-        ):
-            child = subprocess.Popen(
-                [sys.executable, "-c", CHILD, f"{APP}|{DAY}"],
-                env=environment,
-                stdout=stdout,
-                stderr=stderr,
-                text=True,
-            )
-            _, _, usage = os.wait4(child.pid, 0)
-            seconds = time.perf_counter() - started
-            stdout.seek(0)
-            output = stdout.read()
+        output, peaks = "", {}
+        for asset in ASSETS:
+            with (
+                tempfile.TemporaryFile("w+") as stdout,
+                (data.parent / f"materialize_{asset}.log").open("w") as stderr,
+            ):
+                child = subprocess.Popen(
+                    [sys.executable, "-c", CHILD, f"{APP}|{DAY}", asset],
+                    env=environment,
+                    stdout=stdout,
+                    stderr=stderr,
+                    text=True,
+                )
+                _, _, usage = os.wait4(child.pid, 0)
+                stdout.seek(0)
+                step_output = stdout.read()
+            peaks[asset] = usage.ru_maxrss / 1024
+            output += step_output
+            if not step_output.rstrip().endswith("OK"):
+                output += "\nFAILED"
+                break
+        seconds = time.perf_counter() - started
     finally:
         sandbox.terminate()
         sandbox.wait()
     lines = output.splitlines()
     if not lines or lines[-1] != "OK":
-        raise SystemExit(f"the run failed:\n{output}\n(its log: {out / 'materialize.log'})")
+        raise SystemExit(f"the run failed:\n{output}\n(its logs: {out}/materialize_*.log)")
     steps = {
         parts[1]: float(parts[2])
         for parts in (line.split() for line in lines)
         if parts[:1] == ["STEP"]
     }
-    print(
-        f"  whole run (process start to exit): {seconds:.1f} s, "
-        f"peak RSS {usage.ru_maxrss / 1024:,.0f} MiB"
-    )
+    print(f"  whole run (three processes, start to exit): {seconds:.1f} s")
+    for asset, peak in peaks.items():
+        print(f"  peak RSS of the {asset} process (with its checks): {peak:,.0f} MiB")
+    rate = next((line.split() for line in lines if line.startswith("RATE")), None)
+    if rate:
+        print(f"  reo_usage_events: {rate[2]} events sent at {rate[1]} events/s")
     for step, step_seconds in steps.items():
         print(f"  {step:56} {step_seconds:7.2f} s")
     load = next((line for line in lines if line.startswith("LOAD")), "")

@@ -508,7 +508,7 @@ def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
 def test_a_rate_limited_reo_gets_everything_once_and_few_429s(tmp_path: Path) -> None:
     """Reo.Dev takes 150 requests a second, 10 ms away: the pace finds the limit instead of
     sending into it."""
-    with DTSandbox(rows=1500) as dt_sandbox, ReoSandbox() as reo:
+    with DTSandbox(rows=3000) as dt_sandbox, ReoSandbox() as reo:
         _load(dt_sandbox, tmp_path)
         reo.faults.update(latency_ms=10, rate_limit=150)
         result = _deliver(dt_sandbox, reo, tmp_path, max_concurrency=64)

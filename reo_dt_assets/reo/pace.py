@@ -2,29 +2,27 @@
 
 Reo.Dev takes one event per request, so a delivery is as fast as its requests in flight allow
 (Little's law: in flight / round trip), until something pushes back: the client's own CPU (the
-GIL) or the network queueing, which shows as a longer round trip; Reo.Dev's rate limit, which
-shows as 429s; trouble on its side, which shows as 5xx and timeouts. ``Pace`` follows all three,
-one window of answers at a time (a window is about one round trip of answers):
+GIL) or queueing, which shows as a longer round trip, and Reo.Dev's rate limit, which shows as
+429s. (5xx and timeouts are the outage guard's, ``sender.Health``.) ``Pace`` follows both, one
+window of answers (about one round trip) at a time:
 
 - **Requests in flight** start at one, so the first round trips measure the server alone, and
-  double per clean window (slow start: a window is then one round trip, ``limit`` answers)
-  until the first sign of pressure, then grow by a tenth per clean window (of at least
-  ``MIN_WINDOW`` answers, for steady shares). A window is clean when its
-  median round trip is within ``GROWTH_RTT`` of the fastest seen lately and the limit was
-  actually used. A round trip beyond ``CUT_RTT`` of that cuts the limit in proportion (a
-  latency gradient, as in Netflix's concurrency-limits); a share of 5xx and timeouts above what
-  this server gives anyway cuts it by 30%. Between 1 and ``ceiling``.
-- **The request rate** is free until Reo.Dev throttles: a share of 429s above what this server
-  gives anyway caps it at 90% of what Reo.Dev accepted over the last second (so a 429 slows
-  the whole delivery, not only its event), and the cap grows 2% per window without throttling
-  while it holds the pace back (AIMD, as RudderStack and Segment pace a destination).
-  ``max_rate`` is a hard cap on top (a token bucket).
+  double per clean window (slow start: a window is then ``limit`` answers) until the first sign
+  of pressure, then grow by a tenth per clean window (of at least ``MIN_WINDOW`` answers). A
+  window is clean when its median round trip is within ``GROWTH_RTT`` of the fastest seen
+  lately and the limit was used; a round trip beyond ``CUT_RTT`` of it cuts the limit in
+  proportion (a latency gradient, as in Netflix's concurrency-limits). Between 1 and
+  ``ceiling``.
+- **The request rate** is free until Reo.Dev throttles. The first 429s start a probe at half
+  the rate Reo.Dev accepted over the last second (a 429 slows the whole delivery, not only its
+  event). If the 429s stop, it is a rate limit: the rate is capped at 90% of what was accepted
+  and grows 2% per window while it holds the pace back (AIMD, as RudderStack and Segment pace a
+  destination), never below half the best second. If they hold, their share is the server's
+  own (a fixed share whatever the pace), remembered, and from then on only 429s beyond it and
+  its binomial spread (three standard deviations) press. ``max_rate`` is a hard cap on top (a
+  token bucket).
 
-"Above what this server gives anyway": each slow-down is on trial for a window; if the share of
-429s (or 5xx) did not fall with the pace, it is the server's own (a fixed share of requests
-whatever the pace), remembered as such, and the slow-down is undone. A share that falls with
-the pace is pressure, and the slow-down stays. Plain bookkeeping: the sender passes the time in,
-tests drive it.
+Plain bookkeeping: the sender passes the time in, tests drive it.
 """
 
 from __future__ import annotations
@@ -73,7 +71,7 @@ class Pace:
     CUT_RTT = 1.5  # beyond this: queueing, cut the limit in proportion
     REBASE_WINDOWS = 50  # the fastest round trip is re-measured this often (latency changes)
     NOISE_DECAY = 0.1  # of a window, in the slow decay of the server's own share of 429s
-    MARGIN = 0.02  # a window's share of 429s above 1.5 x the server's own, plus this: pressure
+    MARGIN = 0.02  # a share of 429s above the server's own (and its spread) by this: pressure
 
     def __init__(self, ceiling: int, max_rate: float | None = None) -> None:
         self.ceiling = max(1, ceiling)
@@ -164,10 +162,12 @@ class Pace:
             self._judge(throttled, size)
         elif steady and share < self._noise:  # the server's own share, decaying
             self._noise += self.NOISE_DECAY * (share - self._noise)
+        expected = self._noise * size  # 429s the server's own share gives, and its spread
+        spread = 3 * math.sqrt(expected * (1 - self._noise))
         pressed = (
             self._trial is None
             and throttled >= (1 if steady else 2)
-            and share > 1.5 * self._noise + self.MARGIN
+            and throttled > expected + spread + self.MARGIN * size
         )
         if pressed:
             self._slow_start = False

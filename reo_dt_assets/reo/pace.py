@@ -16,7 +16,7 @@ window of answers (about one round trip) at a time:
 - **The request rate** is free until Reo.Dev throttles. The first 429s start a probe at half
   the rate Reo.Dev accepted over the last second (a 429 slows the whole delivery, not only its
   event). If the 429s stop, it is a rate limit: the rate is capped at 90% of what was accepted
-  and grows 2% per window while it holds the pace back (AIMD, as RudderStack and Segment pace a
+  and grows 5% per second while it holds the pace back (AIMD, as RudderStack and Segment pace a
   destination), never below half the best second. If they hold, their share is the server's
   own (a fixed share whatever the pace), remembered, and from then on only 429s beyond it and
   its binomial spread (three standard deviations) press. ``max_rate`` is a hard cap on top (a
@@ -67,6 +67,7 @@ class _Window:
 class Pace:
     MIN_WINDOW = 16
     TRIAL = 64  # answers that judge a slow-down
+    CAP_GROWTH = 0.05  # of the rate cap per second while it holds the pace back
     GROWTH_RTT = 1.2  # a window's median round trip within this of the fastest: room to grow
     CUT_RTT = 1.5  # beyond this: queueing, cut the limit in proportion
     REBASE_WINDOWS = 50  # the fastest round trip is re-measured this often (latency changes)
@@ -157,7 +158,7 @@ class Pace:
         share = throttled / size
         elapsed = max(now - (now if window.started is None else window.started), 1e-6)
         rate = size / elapsed
-        steady = size >= self.MIN_WINDOW  # a share of a few answers says little: two at least
+        steady = size >= self.MIN_WINDOW  # a share of a few answers says little
         if self._trial is not None and steady:
             self._judge(throttled, size)
         elif steady and share < self._noise:  # the server's own share, decaying
@@ -166,7 +167,7 @@ class Pace:
         spread = 3 * math.sqrt(expected * (1 - self._noise))
         pressed = (
             self._trial is None
-            and throttled >= (1 if steady else 2)
+            and throttled >= 1
             and throttled > expected + spread + self.MARGIN * size
         )
         if pressed:
@@ -180,7 +181,8 @@ class Pace:
                 self._trial = _Trial(share, accepted, self.rate_cap)
                 self.rate_cap = max(1.0, 0.5 * accepted)
         elif self._trial is None and self.rate_cap is not None and rate >= 0.8 * self.rate_cap:
-            self.rate_cap *= 1.02  # grows only while it holds the pace back
+            # grows only while it holds the pace back, by the clock (windows vary in length)
+            self.rate_cap *= 1 + self.CAP_GROWTH * elapsed
         median = sorted(window.rtts)[len(window.rtts) // 2] if window.rtts else None
         gradient = self._base_rtt / median if median else 1.0
         if self._hold:

@@ -106,7 +106,11 @@ def measure(rows: int, out: Path) -> None:
         with (
             tempfile.TemporaryDirectory(dir=out) as warm,
             DigitalTurbineClient(
-                SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, dt_url, poll_deadline_seconds=900
+                SANDBOX_CLIENT_ID,
+                SANDBOX_CLIENT_SECRET,
+                dt_url,
+                poll_deadline_seconds=900,
+                timeout_seconds=900,  # the sandbox makes the report while it is downloaded
             ) as client,
         ):
             client.fetch_report(DAY, APP, Path(warm) / "report.csv")

@@ -1,7 +1,8 @@
 """Benchmark: how fast the Reo.Dev delivery goes at the pace Reo.Dev allows, as ratios.
 
 Not a test. Starts the Reo sandbox in its own process and, in the same run, measures:
-  - a plain sequential ``http.client`` loop at 0 ms (the baseline of the CPU-bound regime);
+  - a plain sequential ``http.client`` loop at 0 ms (the baseline of the CPU-bound regime),
+    alternating three times with ours at 0 ms (the median pair counts: the machine is noisy);
   - our ``ReoClient.send_all`` at its defaults (adaptive pace, ceiling 128) at 0, 20 and
     100 ms of added server latency;
   - a 150 requests/s rate limit 20 ms away (429 with ``Retry-After`` beyond it);
@@ -131,10 +132,17 @@ def main() -> None:
         while "Reo.Dev sandbox" not in server.stdout.readline():
             pass
         _faults()
-        seq = sorted(sequential(args.events) for _ in range(3))[1]
-        print(f"{'0 ms, sequential loop':28s} {seq:7.0f} ev/s", flush=True)
-        rates: dict[str, float] = {}
-        for latency in (0, 20, 100):
+        # the machine is noisy: the loop and ours alternate, and the median pair counts
+        pairs = []
+        for _ in range(3):
+            seq = sequential(args.events)
+            rate, pace, requests, throttled = ours(args.events)
+            pairs.append((rate / seq, seq, rate))
+            print(f"{'0 ms, sequential loop':28s} {seq:7.0f} ev/s", flush=True)
+            _line("0 ms, ours", rate, pace, requests, throttled)
+        zero_ratio, _, zero = sorted(pairs)[1]
+        rates = {"0 ms": zero}
+        for latency in (20, 100):
             _faults(latency_ms=latency)
             rate, pace, requests, throttled = ours(args.events)
             rates[f"{latency} ms"] = rate
@@ -158,7 +166,10 @@ def main() -> None:
         f" 20 ms: {rates['20 ms'] / cpu_bound:.2f} x ours at 0 ms, {rates['20 ms']:.0f} events/s "
         "(target >= 0.9 x, or >= 2,000 events/s)"
     )
-    print(f"  0 ms: {rates['0 ms'] / seq:.2f} x the sequential loop (target >= 0.9)")
+    print(
+        f"  0 ms: {zero_ratio:.2f} x the sequential loop, the median of 3 alternating pairs "
+        "(target >= 0.9)"
+    )
     print(
         f"150/s limit, 20 ms: {limited / 150:.2f} x the limit (target >= 0.9), "
         f"{limited_429:.1%} answered 429 (target <= 5%)"

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from reo_dt_assets.defs.executor import executor
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        # A run's steps form a chain (report -> check -> table -> checks -> events -> checks),
-        # so one process per run is as fast as one per step and far lighter on a small machine.
-        dg.Definitions(executor=dg.in_process_executor),
+        dg.Definitions(executor=executor),
     )

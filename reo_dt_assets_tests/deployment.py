@@ -55,11 +55,12 @@ def wait_for_ui(url: str, process: subprocess.Popen, log: Path, timeout: float =
     wait_for(f"{url} answers", answers, timeout, every=0.5)
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGINT to the whole process group (dagster dev ignores SIGTERM), SIGKILL if it lingers."""
+def stop_group(process: subprocess.Popen, first: signal.Signals = signal.SIGINT) -> None:
+    """``first`` (SIGINT: dagster dev ignores SIGTERM) to the whole process group, SIGKILL if it
+    lingers."""
     group = process.pid
     with suppress(ProcessLookupError):  # it may have stopped by itself
-        os.killpg(group, signal.SIGINT)
+        os.killpg(group, first)
     try:
         process.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -124,6 +125,22 @@ class Deployment:
         return body["data"]
 
 
+def sandbox_env(home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox) -> dict[str, str]:
+    """The environment of a ``dg`` command (``dev``, ``launch``) on both sandboxes, with
+    ``DAGSTER_HOME`` and ``REO_DT_DATA_DIR`` as given."""
+    return {
+        **dagster_dev_env(),
+        "DAGSTER_HOME": str(home),
+        "DT_CLIENT_ID": dt.client_id,
+        "DT_CLIENT_SECRET": dt.client_secret,
+        "DT_REPORTING_BASE_URL": dt.url,
+        "REO_API_KEY": reo.api_key,
+        "REO_INGEST_BASE_URL": reo.url,
+        "REO_DT_DATA_DIR": str(data),
+        "REO_DT_APPS_FILE": str(PROJECT / "apps.toml"),
+    }
+
+
 @contextmanager
 def deployment(
     tmp_path: Path,
@@ -143,18 +160,7 @@ def deployment(
         DTSandbox(faults=DTFaults(not_ready_polls=1)) as dt_sandbox,
         ReoSandbox(faults=reo_faults) as reo,
     ):
-        env = {
-            **dagster_dev_env(),
-            "DAGSTER_HOME": str(home),
-            "DT_CLIENT_ID": dt_sandbox.client_id,
-            "DT_CLIENT_SECRET": dt_sandbox.client_secret,
-            "DT_REPORTING_BASE_URL": dt_sandbox.url,
-            "REO_API_KEY": reo.api_key,
-            "REO_INGEST_BASE_URL": reo.url,
-            "REO_DT_DATA_DIR": str(data),
-            "REO_DT_APPS_FILE": str(PROJECT / "apps.toml"),
-            **(environment or {}),
-        }
+        env = {**sandbox_env(home, data, dt_sandbox, reo), **(environment or {})}
         port = free_port()
         with log.open("wb") as output:
             process = subprocess.Popen(

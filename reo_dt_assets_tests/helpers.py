@@ -20,8 +20,8 @@ import pytest
 
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
-from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, DTSandbox
 from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
 

@@ -1,15 +1,19 @@
-"""A run killed mid-delivery recovers by itself, through the real webserver and daemon.
+"""A run killed mid-delivery recovers by itself: under the daemon, and from the CLI without one.
 
-The project's instance settings (``deploy/dagster.yaml``) are what is under test: the run worker
-is SIGKILLed while the Reo sandbox has received part of the partition's events, and then, with
-no one touching the instance, the dead run must be marked failed, the ``reo_delivery`` slot it
-held freed, and the automatic retry must deliver the rest. Reo.Dev may receive again only events
+Under ``dg dev`` the project's instance settings (``deploy/dagster.yaml``) are under test: the
+run worker is SIGKILLed while the Reo sandbox has received part of the partition's events, and
+then, with no one touching the instance, the dead run must be marked failed, the
+``reo_delivery`` slot it held freed, and the automatic retry must deliver the rest. From the CLI
+(``dg launch``, no daemon) the project's executor is: the next CLI run of the partition finds the
+dead run, marks it failed, frees its slot and completes. Reo.Dev may receive again only events
 that were in flight at the kill (received but not yet confirmed in the ledger).
 """
 
 import datetime as dt
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -18,11 +22,19 @@ import duckdb
 import pytest
 
 from reo_dt_assets.defs import pools
+from reo_dt_assets.defs.executor import process_gone, this_process
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.schedules import daily_revenue_events_job
-from reo_dt_assets.dev import prepare_home
-from reo_dt_assets.sandbox.reo_server import ReoFaults
-from reo_dt_assets_tests.deployment import Deployment, deployment, process_tree
+from reo_dt_assets.dev import PROJECT, prepare_home
+from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
+from reo_dt_assets_tests.deployment import (
+    Deployment,
+    deployment,
+    process_tree,
+    sandbox_env,
+    stop_group,
+)
 from reo_dt_assets_tests.helpers import wait_for
 
 APP = "148721"
@@ -87,7 +99,7 @@ def test_killed_run_is_failed_freed_and_retried(slow_reo: Deployment) -> None:
         # included) that the ledger does not have as delivered. Nothing sends until the retry
         # gets the slot.
         wait_for("the killed requests answered", lambda: slow_reo.reo.in_flight == 0, 10)
-        unconfirmed = set(slow_reo.reo.counts()) - ledger(slow_reo, "delivered")
+        unconfirmed = set(slow_reo.reo.counts()) - ledger(slow_reo.data, "delivered")
         assert run_id in holders(instance)  # the slot outlives the run ...
 
         # ... until the monitoring daemon frees it.
@@ -103,12 +115,76 @@ def test_killed_run_is_failed_freed_and_retried(slow_reo: Deployment) -> None:
     # Again only what was unconfirmed at the kill, and once.
     assert duplicated <= unconfirmed, duplicated - unconfirmed
     assert sum(counts.values()) - events == len(duplicated)
-    assert len(ledger(slow_reo, "delivered")) == events == len(ledger(slow_reo))
+    assert len(ledger(slow_reo.data, "delivered")) == events == len(ledger(slow_reo.data))
 
 
-def ledger(running: Deployment, only: str = "") -> set[str]:
+@pytest.mark.slow
+def test_killed_cli_run_is_failed_and_freed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dg launch`` twice, no daemon: the first is SIGKILLed mid-delivery holding the
+    ``reo_delivery`` slot; the second frees it by itself and delivers the rest."""
+    home, data = tmp_path / "home", tmp_path / "data"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    prepare_home(home)
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    partition = f"{APP}|{day}"
+    with DTSandbox() as dt_sandbox, ReoSandbox(faults=ReoFaults(latency_ms=250)) as reo:
+        env = sandbox_env(home, data, dt_sandbox, reo)
+        events = sum(1 for kind, _ in dt_sandbox.ground_truth(day, APP).users if kind == "user_id")
+        launch = [
+            str(PROJECT / ".venv" / "bin" / "dg"),
+            "launch",
+            "--job",
+            daily_revenue_events_job.name,
+            "--partition",
+            partition,
+        ]
+        with (tmp_path / "first.log").open("wb") as log:
+            first = subprocess.Popen(
+                launch,
+                cwd=PROJECT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_for("a quarter of the events sent", lambda: len(reo.counts()) >= events // 4, 180)
+        finally:
+            stop_group(first, signal.SIGKILL)
+        with dg.DagsterInstance.get() as instance:
+            (dead,) = instance.get_run_ids()
+            assert status(instance, dead) == dg.DagsterRunStatus.STARTED
+            assert dead in holders(instance)  # nothing else would ever free it
+        wait_for("the killed requests answered", lambda: reo.in_flight == 0, 10)
+        unconfirmed = set(reo.counts()) - ledger(data, "delivered")
+
+        second = subprocess.run(
+            launch, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+        with dg.DagsterInstance.get() as instance:
+            (rerun,) = set(instance.get_run_ids()) - {dead}
+            assert status(instance, rerun) == SUCCESS
+            assert status(instance, dead) == FAILURE
+            assert not holders(instance)
+            said = [record.user_message for record in instance.all_logs(rerun)]
+            assert any(f"run {dead} was dead" in line for line in said), said
+            (failed,) = instance.all_logs(dead, of_type=dg.DagsterEventType.RUN_FAILURE)
+            assert failed.dagster_event is not None
+            assert "is gone" in (failed.dagster_event.message or "")
+
+        counts = reo.counts()
+    assert len(counts) == events
+    duplicated = {event_id for event_id, n in counts.items() if n > 1}
+    assert duplicated <= unconfirmed, duplicated - unconfirmed
+    assert len(ledger(data, "delivered")) == events == len(ledger(data))
+
+
+def ledger(data: Path, only: str = "") -> set[str]:
     """Event ids in the delivery ledger (those with status ``only``, if given)."""
-    with duckdb.connect(str(running.data / "reo_dt.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(data / "reo_dt.duckdb"), read_only=True) as conn:
         rows = conn.execute(
             "SELECT event_id FROM reo_event_deliveries WHERE ? = '' OR status = ?", [only, only]
         ).fetchall()
@@ -165,3 +241,23 @@ def test_only_retryable_failures_are_retried(
                 "dagster/will_retry"
             )
     assert will_retry == {"refused": "false", "refused_untagged": "true", "interrupted": "true"}
+
+
+def test_a_process_is_gone_by_host_pid_and_start_time() -> None:
+    """What the executor judges a dead run by: this host, the pid, and its start time (a pid
+    reused by a later process is not the run's)."""
+    assert not process_gone(this_process())
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from reo_dt_assets.defs.executor import this_process as p; print(p())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert process_gone(child.stdout.strip())  # it exited
+    host, pid, _ = this_process().rsplit(":", 2)
+    assert process_gone(f"{host}:{pid}:1")  # our pid, but another process's start time
+    assert not process_gone(f"elsewhere.example:{child.stdout.split(':')[1]}:1")  # not ours to say

@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from reo_dt_assets.definitions import defs
+from reo_dt_assets.defs.executor import executor
 
 DEFS = defs()  # what `dg` and the webserver load from the folder
 
@@ -81,7 +82,7 @@ def test_partition_keys_in_the_wrong_order_or_of_unknown_apps_say_what_to_do() -
 
 def test_folder_loader_keeps_the_executor_and_the_resources() -> None:
     job = DEFS.resolve_job_def("daily_revenue_events_job")
-    assert job.executor_def is dg.in_process_executor
+    assert job.executor_def is executor  # in-process, freeing dead runs' slots
     assert set(job.resource_defs) >= {
         "digital_turbine",
         "storage",

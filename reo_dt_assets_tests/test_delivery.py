@@ -7,10 +7,10 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.reo.client import ReoClient
 from reo_dt_assets.reo.delivery import DRY_RUN_NOTE, deliver
 from reo_dt_assets.reo.events import BuildResult, build_events
+from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets_tests.helpers import file_ledger
 

@@ -17,7 +17,7 @@ from reo_dt_assets.digital_turbine.client import (
     DTReportTimeoutError,
     DTUnavailableError,
 )
-from reo_dt_assets.http_retry import RetryPolicy
+from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets_tests.helpers import make_client, wait_for
 

@@ -51,7 +51,7 @@ from reo_dt_assets.reo.events import BuiltEvent
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.schema import REVENUE_PARTITIONS
-from reo_dt_assets.staging import retry_conflicts, transaction
+from reo_dt_assets.transactions import retry_conflicts, transaction
 from reo_dt_assets.warehouse import DuckLake, lake_connection
 
 catalog, data_path, app, rewrites, events = sys.argv[1:]

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from reo_dt_assets.http_retry import RetryPolicy, Verdict
 from reo_dt_assets.reo.client import (
     ReoAuthError,
     ReoClient,
@@ -16,6 +15,7 @@ from reo_dt_assets.reo.client import (
     classify,
 )
 from reo_dt_assets.reo.sender import SendResult
+from reo_dt_assets.retry import RetryPolicy, Verdict
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 
 FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
 from reo_dt_assets.reo.pace import Answer, Pace
 from reo_dt_assets.reo.sender import Health, Sender, SendResult, StopKind
+from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict
 
 RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.001)
 DELIVERED = Outcome[None](Verdict.DONE, 200)

@@ -21,7 +21,7 @@ from reo_dt_assets.schema import (
     REVENUE_PARTITIONS,
     USER_REVENUE,
 )
-from reo_dt_assets.staging import retry_conflicts, staged_transaction
+from reo_dt_assets.transactions import retry_conflicts, staged_transaction
 
 _ROLLUP = f"""
 WITH apps AS (SELECT unnest($apps::VARCHAR[]) AS app_id),

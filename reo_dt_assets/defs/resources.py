@@ -20,8 +20,8 @@ from pydantic import Field
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY as DT_DEFAULT_RETRY
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
-from reo_dt_assets.http_retry import RetryPolicy
 from reo_dt_assets.reo.client import ReoClient
+from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.schema import Table
 from reo_dt_assets.warehouse import DuckLake, lake_connection, qualified
 

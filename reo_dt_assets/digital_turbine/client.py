@@ -3,7 +3,7 @@
 It owns the whole exchange for one report: an OAuth2 client-credentials token (cached, refreshed
 once on ``401 invalid_token``), the report request, polling of the pre-signed URL until the CSV
 is there, and the streamed download (written atomically by ``raw.write_atomically``). Every
-request classifies its answer into an ``http_retry.Outcome`` and runs under the shared retry
+request classifies its answer into an ``retry.Outcome`` and runs under the shared retry
 policy; every documented error is mapped to an exception that says what to do. The client
 secret, the token and the pre-signed URL's query string never leave this module: errors and
 logs carry the URL without its query and nothing else.
@@ -27,7 +27,8 @@ import httpx
 from reo_dt_assets.catalog import DT_FIRST_DATE, validate_app_id
 from reo_dt_assets.digital_turbine.columns import header_cells
 from reo_dt_assets.digital_turbine.raw import Written, write_atomically
-from reo_dt_assets.http_retry import (
+from reo_dt_assets.progress import MIB, Progress
+from reo_dt_assets.retry import (
     TRANSIENT_ERRORS,
     TRANSIENT_STATUS,
     Outcome,
@@ -36,7 +37,6 @@ from reo_dt_assets.http_retry import (
     call_with_retries,
     retry_later,
 )
-from reo_dt_assets.progress import MIB, Progress
 from reo_dt_assets.settings import (
     DT_CLIENT_ID,
     DT_CLIENT_SECRET,

@@ -10,7 +10,7 @@ README has the table):
   failure body whose ``response_code`` is 401/403: the key is wrong, nothing more is sent;
 - **worth a retry**: 408, 429, 5xx, timeouts, dropped connections, and a failure body whose
   ``response_code`` says so or is absent (after ``Retry-After`` on 429 and 503, else the
-  backoff: the waits are ``http_retry``'s);
+  backoff: the waits are ``retry``'s);
 - **rejected**: any other 4xx (or a failure body whose ``response_code`` is one), kept with
   Reo.Dev's own words. ``sender.Health`` turns the same rejection of every event into one stop.
 
@@ -36,9 +36,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reo_dt_assets import settings
-from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict, parse_retry_after
 from reo_dt_assets.reo.payload import request_body
 from reo_dt_assets.reo.sender import Health, Sender, SendResult, Snapshot, Stop, StopKind
+from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict, parse_retry_after
 from reo_dt_assets.settings import REO_API_KEY, REO_EVENT_ID_TYPE, REO_INGEST_BASE_URL
 
 USAGE_PATH = "/api/product/usage"

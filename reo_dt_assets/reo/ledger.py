@@ -38,7 +38,7 @@ import polars as pl
 from reo_dt_assets.reo.events import LEGACY_EVENT_ID, BuiltEvent, upgraded_event_id
 from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.schema import DELIVERIES
-from reo_dt_assets.staging import staged_transaction
+from reo_dt_assets.transactions import staged_transaction
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 

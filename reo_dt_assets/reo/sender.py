@@ -34,8 +34,8 @@ from enum import Enum
 from itertools import islice
 from typing import Any
 
-from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict
 from reo_dt_assets.reo.pace import Answer, Pace
+from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,8 @@ class Sender:
         self.health = health or Health()
         lock = threading.Lock()
         self._active = threading.Condition(lock)  # workers the pace lets send wait here
-        self._parked = threading.Condition(lock)  # the others wait here
+        # the others wait here, each on its own: a higher limit wakes only the threads it lets in
+        self._parked = [threading.Condition(lock) for _ in range(self.max_concurrency)]
         self._handed = threading.Condition(lock)  # the caller's thread waits here
         self._source: Iterator[tuple[str, dict[str, Any]]] = iter(())
         self._queue: deque[_Job] = deque()  # read from the source, not yet taken
@@ -386,7 +387,8 @@ class Sender:
     def _wake_all(self) -> None:
         """Wake every waiting thread (the lock held): something all of them must see."""
         self._active.notify_all()
-        self._parked.notify_all()
+        for parked in self._parked:
+            parked.notify()
         self._handed.notify()
 
     def _idle(self) -> bool:
@@ -405,7 +407,7 @@ class Sender:
                 if self._aborted or self._stopping(now) or self._idle():
                     return None
                 if number >= self.pace.limit:
-                    self._parked.wait()
+                    self._parked[number].wait()
                     continue
                 outage = self.health.in_outage
                 timeout = None
@@ -444,8 +446,12 @@ class Sender:
             self._in_flight -= 1
             now = time.monotonic()
             answered = outcome.http_status is not None
+            limit, rate = self.pace.limit, self.pace.rate
             if self.pace.observe(_answer(outcome), rtt if answered else None, now):
-                self._wake_all()
+                for parked in self._parked[limit : self.pace.limit]:
+                    parked.notify()
+                if self.pace.rate != rate:  # a thread waiting for the rate recomputes its wait
+                    self._active.notify()
             was_outage, was_stopped = self.health.in_outage, self.health.stop is not None
             self.health.observe(outcome, now, dt.datetime.now(dt.UTC), probe=job.probe)
             stopped = self.health.stop is not None
@@ -462,8 +468,8 @@ class Sender:
                 ready = now + wait
                 earliest = not self._delayed or ready < self._delayed[0][0]
                 heapq.heappush(self._delayed, (ready, next(self._order), job))
-                if earliest:
-                    self._active.notify_all()
+                if earliest:  # one thread waits for it (the others keep their own waits)
+                    self._active.notify()
                 return
             delivered = outcome.verdict is Verdict.DONE
             status, error = outcome.http_status, outcome.error

@@ -18,7 +18,7 @@ import polars as pl
 
 from reo_dt_assets.revenue.parse import ParsedReport, ReportTotals
 from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE
-from reo_dt_assets.staging import retry_conflicts, transaction
+from reo_dt_assets.transactions import retry_conflicts, transaction
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:

@@ -1,5 +1,6 @@
-"""The one retry policy of both HTTP clients: what an attempt meant, and how long to wait.
+"""The one retry policy: what an attempt meant, and how long to wait before the next.
 
+Both HTTP clients and the DuckLake commits (``transactions.retry_conflicts``) retry through it.
 Each client classifies one request into an ``Outcome`` (its own wire protocol); this module
 decides whether to try again and after how long: the server's ``Retry-After`` on 429 and 503,
 else exponential backoff with jitter, bounded by ``RetryPolicy.attempts``. ``call_with_retries``

@@ -15,7 +15,7 @@ from typing import TypeVar, cast
 import duckdb
 import polars as pl
 
-from reo_dt_assets.http_retry import Outcome, RetryPolicy, Verdict, call_with_retries
+from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict, call_with_retries
 
 T = TypeVar("T")
 CONFLICT = "conflict"  # in DuckLake's "Transaction conflict - ..." and "Failed to commit ..."

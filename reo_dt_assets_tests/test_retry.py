@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import httpx
 import pytest
 
-from reo_dt_assets.http_retry import (
+from reo_dt_assets.retry import (
     Outcome,
     RetryPolicy,
     Verdict,

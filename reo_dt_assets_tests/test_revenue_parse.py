@@ -244,3 +244,22 @@ def test_bigger_reports_and_smaller_budgets_take_more_buckets() -> None:
 def test_the_plan_gives_duckdb_half_the_budget_and_takes_buckets_when_asked() -> None:
     assert load_plan(10_000_000, 1024) == LoadPlan(buckets=1, duckdb_memory_mb=512)
     assert load_plan(10_000_000, 1024, buckets=3) == LoadPlan(buckets=3, duckdb_memory_mb=512)
+
+
+def test_the_same_report_gives_the_same_totals_to_the_last_digit(tmp_path: Path) -> None:
+    """However it is cut (buckets) and whatever order its rows come in: a reload of an unchanged
+    file must never look like a restatement."""
+    path = tmp_path / "big.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        generate(handle, DAY, APP, rows=20_000)
+    header, *lines = path.read_text(encoding="utf-8").splitlines()
+    shuffled = tmp_path / "shuffled" / "big.csv"
+    shuffled.parent.mkdir()
+    shuffled.write_text("\n".join([header, *reversed(lines)]) + "\n", encoding="utf-8")
+    runs = [_parse(path, 1), _parse(path, 7), _parse(shuffled, 3)]
+    for _, totals in runs:
+        assert totals.raw_revenue_usd == runs[0][1].raw_revenue_usd  # exactly
+        assert totals.users_revenue_usd == runs[0][1].users_revenue_usd
+        assert totals.unattributed_revenue_usd == runs[0][1].unattributed_revenue_usd
+    by_user = [dict(users.select("user_key", "revenue_usd").iter_rows()) for users, _ in runs]
+    assert by_user[0] == by_user[1] == by_user[2]

@@ -67,6 +67,10 @@ USERS_SCHEMA = {
     "source_rows": pl.Int64,
 }
 TOP_USERS = 10
+#: Revenue is summed in whole pico-dollars (each row's value rounded to 1e-12 USD, then exact
+#: integer sums): a float sum's last digit depends on the order of its terms, which varies
+#: between loads, and the same report must give the same totals every time it is loaded.
+PICO_USD = 10**12
 TOP_USER_COLUMNS = ("user_key", "user_key_type", "impressions", "revenue_usd")
 #: Rows each bucket's writer holds before writing them out, in the bucketing pass.
 ROWS_PER_BUFFER = 10_000
@@ -86,19 +90,31 @@ class ReportTotals:
 
     users: int = 0
     users_impressions: int = 0
-    users_revenue_usd: float = 0.0
+    users_revenue_pusd: int = 0  # pico-dollars (PICO_USD), exact
     raw_rows: int = 0
     raw_impressions: int = 0
-    raw_revenue_usd: float = 0.0
+    raw_revenue_pusd: int = 0
     unattributed_rows: int = 0
     masked_rows: int = 0
     unattributed_impressions: int = 0
-    unattributed_revenue_usd: float = 0.0
+    unattributed_revenue_pusd: int = 0
     top_users: pl.DataFrame = field(  # TOP_USER_COLUMNS of the biggest users by revenue
         default_factory=lambda: pl.DataFrame(
             schema={name: USERS_SCHEMA[name] for name in TOP_USER_COLUMNS}
         )
     )
+
+    @property
+    def users_revenue_usd(self) -> float:
+        return self.users_revenue_pusd / PICO_USD
+
+    @property
+    def raw_revenue_usd(self) -> float:
+        return self.raw_revenue_pusd / PICO_USD
+
+    @property
+    def unattributed_revenue_usd(self) -> float:
+        return self.unattributed_revenue_pusd / PICO_USD
 
     def __add__(self, other: ReportTotals) -> ReportTotals:
         sums = {
@@ -303,7 +319,9 @@ def _rows(typed: pl.LazyFrame, categories: _Categories) -> pl.LazyFrame:
     return typed.select(
         *KEY_TYPES,
         impressions="impressions_n",
-        revenue_usd="revenue_usd",
+        revenue_pusd=pl.when(pl.col("revenue_usd").is_finite())
+        .then((pl.col("revenue_usd") * PICO_USD).round())
+        .cast(pl.Int128),
         bad_line=pl.when("bad").then("line"),
         network_bits=_bit("ad_network", categories.networks),
         placement_bits=_bit("placement_type", categories.placements),
@@ -327,7 +345,7 @@ def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
     return (
         rows.group_by(*KEY_TYPES)
         .agg(
-            pl.col("impressions", "revenue_usd").sum(),
+            pl.col("impressions", "revenue_pusd").sum(),
             source_rows=pl.len(),
             first_bad_line=pl.col("bad_line").min(),
             network_bits=pl.col("network_bits").bitwise_or(),
@@ -349,7 +367,7 @@ def _per_user(groups: pl.DataFrame, *, normalised: bool) -> pl.DataFrame:
             advertising_id=pl.col("advertising_id").min(),
             idfv=pl.col("idfv").min(),
             impressions=pl.col("impressions").sum(),
-            revenue_usd=pl.col("revenue_usd").sum(),
+            revenue_pusd=pl.col("revenue_pusd").sum(),
             network_bits=pl.col("network_bits").bitwise_or(),
             placement_bits=pl.col("placement_bits").bitwise_or(),
             source_rows=pl.col("source_rows").sum().cast(pl.Int64),
@@ -364,14 +382,16 @@ def _totals(groups: pl.DataFrame, per_user: pl.DataFrame, users: pl.DataFrame) -
     return ReportTotals(
         users=users.height,
         users_impressions=int(users["impressions"].sum()),
-        users_revenue_usd=float(users["revenue_usd"].sum()),
+        users_revenue_pusd=int(
+            per_user.filter(pl.col("user_key").is_not_null())["revenue_pusd"].sum()
+        ),
         raw_rows=int(groups["source_rows"].sum()),
         raw_impressions=int(groups["impressions"].sum()),
-        raw_revenue_usd=float(groups["revenue_usd"].sum()),
+        raw_revenue_pusd=int(groups["revenue_pusd"].sum()),
         unattributed_rows=int(unattributed["source_rows"].sum()),
         masked_rows=int(per_user["masked_rows"].sum()),
         unattributed_impressions=int(unattributed["impressions"].sum()),
-        unattributed_revenue_usd=float(unattributed["revenue_usd"].sum()),
+        unattributed_revenue_pusd=int(unattributed["revenue_pusd"].sum()),
         top_users=users.top_k(TOP_USERS, by="revenue_usd").select(TOP_USER_COLUMNS),
     )
 
@@ -420,6 +440,7 @@ def _finish(
         .with_columns(
             report_date=pl.lit(date, dtype=pl.Date),
             app_id=pl.lit(app_id),
+            revenue_usd=pl.col("revenue_pusd").cast(pl.Float64) / PICO_USD,
             user_key_type=pl.col("key_rank").replace_strict(
                 list(range(len(KEY_TYPES))), list(KEY_TYPES), return_dtype=pl.String
             ),

@@ -205,8 +205,8 @@ from pathlib import Path
 from reo_dt_assets_tests.helpers import all_resources
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 dt_url, reo_url, data_dir, key, ceiling = sys.argv[1:]
-dg.materialize([reo_usage_events], partition_key=key,
-               resources=all_resources(dt_url, Path(data_dir), reo_url, max_concurrency=int(ceiling)))
+resources = all_resources(dt_url, Path(data_dir), reo_url, max_concurrency=int(ceiling))
+dg.materialize([reo_usage_events], partition_key=key, resources=resources)
 """
 
 

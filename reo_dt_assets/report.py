@@ -28,6 +28,8 @@ class PartitionFigures:
     revenue_usd: float  # revenue of the users (user_revenue), exact
     unattributed_revenue_usd: float  # not tied to a user (user_revenue_partitions)
     events_delivered: int  # ledger rows of the partition confirmed by Reo.Dev
+    restated_usd: float = 0.0  # whole revenue now minus at the first load (DT's restatements)
+    restated_pct: float | None = 0.0  # of the first load's whole revenue (None: it had none)
 
 
 def read_partitions(database: Path, first: dt.date, last: dt.date) -> list[PartitionFigures]:
@@ -44,10 +46,23 @@ def read_partitions(database: Path, first: dt.date, last: dt.date) -> list[Parti
         }
         if DAILY_REVENUE.name not in tables:
             return []
+        columns = {
+            row[0]
+            for row in conn.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
+                [DAILY_REVENUE.name],
+            ).fetchall()
+        }
+        # a rollup written before restatements were tracked has no such columns: nothing moved
+        restated = (
+            "coalesce(revenue_restated_usd, 0), revenue_restated_pct"
+            if "revenue_restated_usd" in columns
+            else "0.0, 0.0"
+        )
         rows = conn.execute(
             f"""
             SELECT report_date, app_id, users, revenue_usd, unattributed_revenue_usd,
-                   events_delivered
+                   events_delivered, {restated}
             FROM {DAILY_REVENUE.name}
             WHERE loaded AND report_date BETWEEN $first AND $last
             ORDER BY report_date, app_id
@@ -55,8 +70,17 @@ def read_partitions(database: Path, first: dt.date, last: dt.date) -> list[Parti
             {"first": first, "last": last},
         ).fetchall()
     return [
-        PartitionFigures(day, app, int(users), float(revenue), float(unattributed), int(events))
-        for day, app, users, revenue, unattributed, events in rows
+        PartitionFigures(
+            day,
+            app,
+            int(users),
+            float(revenue),
+            float(unattributed),
+            int(events),
+            float(moved),
+            None if pct is None else float(pct),
+        )
+        for day, app, users, revenue, unattributed, events, moved, pct in rows
     ]
 
 
@@ -70,6 +94,14 @@ def write_report(database: Path, first: dt.date, last: dt.date, destination: Pat
 
 def _usd(value: float) -> str:
     return f"{value:,.2f}"
+
+
+def _restated(f: PartitionFigures) -> str:
+    """How DT moved the day since its first load: nothing, or USD and %."""
+    if round(f.restated_usd, 2) == 0:
+        return "0.00"
+    pct = "" if f.restated_pct is None else f" ({f.restated_pct:+.1f}%)"
+    return f"{f.restated_usd:+,.2f}{pct}"
 
 
 def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, source: Path) -> str:
@@ -108,6 +140,7 @@ def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, s
                 f"{f.users:,}",
                 _usd(f.revenue_usd),
                 _usd(f.unattributed_revenue_usd),
+                _restated(f),
                 f"{f.events_delivered:,}",
             ]
         )
@@ -120,6 +153,7 @@ def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, s
             f"{sum(f.users for f in figures):,}",
             _usd(sum(f.revenue_usd for f in figures)),
             _usd(sum(f.unattributed_revenue_usd for f in figures)),
+            f"{sum(f.restated_usd for f in figures):+,.2f}",
             f"{sum(f.events_delivered for f in figures):,}",
         ],
         cell="th",
@@ -214,12 +248,13 @@ thead th {{ border-bottom: 2px solid #999; }}
 <body>
 <h1>Ad revenue and Reo.Dev events, {first} to {last}</h1>
 <p class="note">From {source}, written {written}. Revenue is that of users (user_revenue);
-unattributed is revenue DT could not tie to a user; events are those Reo.Dev confirmed,
-by report day. USD, rounded to the cent (exact values in DuckDB).</p>
+unattributed is revenue DT could not tie to a user; restated is how much DT moved the day's
+whole revenue since it was first loaded (revenue_restatements); events are those Reo.Dev
+confirmed, by report day. USD, rounded to the cent (exact values in DuckDB).</p>
 {charts}
 <table>
 <thead><tr><th>day</th><th>app</th><th>users</th><th>revenue USD</th>
-<th>unattributed USD</th><th>events delivered</th></tr></thead>
+<th>unattributed USD</th><th>restated USD</th><th>events delivered</th></tr></thead>
 <tbody>
 {rows}
 </tbody>

@@ -24,6 +24,15 @@ class Table:
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
 
+    def added_columns(self, existing: list[str]) -> list[str]:
+        """``ALTER TABLE`` statements for the columns a table created by an earlier release,
+        with ``existing`` columns, lacks (added columns are nullable: old rows have none)."""
+        return [
+            f"ALTER TABLE {self.name} ADD COLUMN {c.name} {c.type}"
+            for c in self.columns
+            if c.name not in existing
+        ]
+
     def ddl(self) -> str:
         cells = ",\n    ".join(
             f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
@@ -78,6 +87,34 @@ REVENUE_PARTITIONS = Table(
     ),
 )
 
+#: One row per reload of a partition whose totals differ from the load before it, written in the
+#: same transaction as the reload: how much a day moved, when, and at what age of the day.
+REVENUE_RESTATEMENTS = Table(
+    name="revenue_restatements",
+    key=("report_date", "app_id", "restated_at"),
+    columns=(
+        Column("report_date", "DATE", "UTC day of the DT report"),
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("restated_at", "TIMESTAMP", "when the reload was written (UTC)"),
+        Column("pull_age_days", "INTEGER", "days from the report's day to the reload"),
+        Column("users_before", "BIGINT", "users in the load before"),
+        Column("users_after", "BIGINT", "users in this load"),
+        Column("impressions_before", "BIGINT", "impressions in the report before"),
+        Column("impressions_after", "BIGINT", "impressions in the report now"),
+        Column("revenue_usd_before", "DOUBLE", "revenue tied to users before, USD"),
+        Column("revenue_usd_after", "DOUBLE", "revenue tied to users now, USD"),
+        Column("unattributed_revenue_usd_before", "DOUBLE", "revenue tied to no user before"),
+        Column("unattributed_revenue_usd_after", "DOUBLE", "revenue tied to no user now"),
+        Column("change_usd", "DOUBLE", "the report's whole revenue, now minus before, USD"),
+        Column(
+            "change_pct",
+            "DOUBLE",
+            "change_usd against the whole revenue before, % (null when it was 0)",
+            nullable=True,
+        ),
+    ),
+)
+
 #: The Reo.Dev delivery ledger: one row per event_id.
 DELIVERIES = Table(
     name="reo_event_deliveries",
@@ -119,5 +156,17 @@ DAILY_REVENUE = Table(
         Column("revenue_change_pct", "DOUBLE", "revenue vs the day before, %", nullable=True),
         Column("users_change_pct", "DOUBLE", "users vs the day before, %", nullable=True),
         Column("rolled_up_at", "TIMESTAMP", "when this row was written (UTC)"),
+        Column(
+            "revenue_restated_usd",
+            "DOUBLE",
+            "the report's whole revenue now minus at its first load (DT's restatements), USD",
+            nullable=True,
+        ),
+        Column(
+            "revenue_restated_pct",
+            "DOUBLE",
+            "revenue_restated_usd against the first load's whole revenue, %",
+            nullable=True,
+        ),
     ),
 )

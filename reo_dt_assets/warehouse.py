@@ -29,13 +29,14 @@ from reo_dt_assets.schema import (
     DAILY_REVENUE,
     DELIVERIES,
     REVENUE_PARTITIONS,
+    REVENUE_RESTATEMENTS,
     USER_REVENUE,
     Table,
 )
 
 LAKE = "lake"  # the DuckLake catalog, as SQL names it
 LEDGER = "ledger"  # the PostgreSQL database of the delivery ledger, as SQL names it
-LAKE_TABLES = (USER_REVENUE, REVENUE_PARTITIONS, DAILY_REVENUE)
+LAKE_TABLES = (USER_REVENUE, REVENUE_PARTITIONS, REVENUE_RESTATEMENTS, DAILY_REVENUE)
 OPENING_LOCK = 7212  # PostgreSQL advisory lock held while a process creates the tables
 
 

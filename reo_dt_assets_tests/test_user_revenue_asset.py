@@ -60,6 +60,7 @@ def test_table_matches_ground_truth_and_checks_pass(dt_sandbox: DTSandbox, tmp_p
         "key_is_unique",
         "amounts_not_negative",
         "reconciles_with_raw_report",
+        "restatement_within_threshold",
     }
     assert all(e.passed for e in evaluations.values())
     truth = dt_sandbox.ground_truth(DAY, APP)

@@ -19,6 +19,7 @@ from reo_dt_assets.schema import (
     DAILY_REVENUE,
     DELIVERIES,
     REVENUE_PARTITIONS,
+    REVENUE_RESTATEMENTS,
     USER_REVENUE,
 )
 from reo_dt_assets.transactions import retry_conflicts, staged_transaction
@@ -39,6 +40,11 @@ ledger AS (
 previous AS (
     SELECT app_id, revenue_usd, users FROM {DAILY_REVENUE.name}
     WHERE report_date = $day - INTERVAL 1 DAY AND loaded
+),
+restated AS (  -- the restatements add up to now minus the first load; its first "before" is it
+    SELECT app_id, sum(change_usd) AS usd,
+           arg_min(revenue_usd_before + unattributed_revenue_usd_before, restated_at) AS first_usd
+    FROM {REVENUE_RESTATEMENTS.name} WHERE report_date = $day GROUP BY app_id
 )
 SELECT $day AS report_date, a.app_id, p.app_id IS NOT NULL AS loaded,
        coalesce(u.users, 0) AS users, coalesce(u.users_with_user_id, 0) AS users_with_user_id,
@@ -50,14 +56,34 @@ SELECT $day AS report_date, a.app_id, p.app_id IS NOT NULL AS loaded,
            AS revenue_change_pct,
        CASE WHEN p.app_id IS NOT NULL AND v.users > 0
             THEN (coalesce(u.users, 0) - v.users) / v.users * 100 END AS users_change_pct,
-       $now AS rolled_up_at
+       $now AS rolled_up_at,
+       CASE WHEN p.app_id IS NOT NULL THEN coalesce(r.usd, 0) END AS revenue_restated_usd,
+       CASE WHEN p.app_id IS NOT NULL AND r.app_id IS NULL THEN 0
+            WHEN p.app_id IS NOT NULL AND r.first_usd > 0 THEN r.usd / r.first_usd * 100 END
+           AS revenue_restated_pct
 FROM apps a
 LEFT JOIN {REVENUE_PARTITIONS.name} p ON p.report_date = $day AND p.app_id = a.app_id
 LEFT JOIN users u ON u.app_id = a.app_id
 LEFT JOIN ledger l ON l.app_id = a.app_id
 LEFT JOIN previous v ON v.app_id = a.app_id
+LEFT JOIN restated r ON r.app_id = a.app_id
 ORDER BY a.app_id
 """
+
+
+def _ensure_daily_table(conn: duckdb.DuckDBPyConnection) -> None:
+    """The table, with the columns later releases added to one an earlier release created."""
+    conn.execute(DAILY_REVENUE.ddl())
+    existing = [
+        name
+        for (name,) in conn.execute(
+            "SELECT column_name FROM duckdb_columns() "
+            "WHERE table_name = ? AND database_name = current_database()",
+            [DAILY_REVENUE.name],
+        ).fetchall()
+    ]
+    for statement in DAILY_REVENUE.added_columns(existing):
+        conn.execute(statement)
 
 
 def write_day(
@@ -70,7 +96,7 @@ def write_day(
     """Replace ``day``'s rows for the catalog apps ``app_ids``; return them. On a DuckLake
     catalog, again if a concurrent writer's commit conflicts with it (logged to ``log``)."""
     ensure_tables(conn)
-    conn.execute(DAILY_REVENUE.ddl())
+    _ensure_daily_table(conn)
     # The ledger is read where the connection finds it: in this database, or in PostgreSQL beside
     # a DuckLake catalog (on its search path); created here only if it is nowhere yet.
     if not conn.execute(
@@ -96,7 +122,7 @@ def same_weekday_history(
     conn: duckdb.DuckDBPyConnection, day: dt.date, weeks: int = 4
 ) -> pl.DataFrame:
     """Loaded rows of the same weekday over the ``weeks`` weeks before ``day``."""
-    conn.execute(DAILY_REVENUE.ddl())
+    _ensure_daily_table(conn)
     days = [day - dt.timedelta(weeks=n) for n in range(1, weeks + 1)]
     return conn.sql(
         f"SELECT report_date, app_id, users, revenue_usd FROM {DAILY_REVENUE.name} "
@@ -106,7 +132,7 @@ def same_weekday_history(
 
 
 def day_rows(conn: duckdb.DuckDBPyConnection, day: dt.date) -> pl.DataFrame:
-    conn.execute(DAILY_REVENUE.ddl())
+    _ensure_daily_table(conn)
     return conn.sql(
         f"SELECT * FROM {DAILY_REVENUE.name} WHERE report_date = ? ORDER BY app_id", params=[day]
     ).pl()

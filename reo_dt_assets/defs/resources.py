@@ -231,6 +231,12 @@ class StorageResource(dg.ConfigurableResource):
         "in as many buckets as that takes, and DuckDB's memory_limit is half of it.",
         ge=512,
     )
+    restatement_warn_pct: float = Field(
+        default=settings.REO_DT_RESTATEMENT_WARN_PCT.value(),
+        description="A reload moving a day whose events were delivered by more than this % of "
+        "its revenue turns user_revenue's restatement check yellow.",
+        ge=0,
+    )
     parse_buckets: int = Field(
         default=0,
         description="0: as many buckets as load_memory_mb takes; N: parse in N buckets "

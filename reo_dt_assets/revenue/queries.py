@@ -1,5 +1,6 @@
 """The queries the revenue table's checks ask: of the table as loaded (schema, keys, signs,
-totals) and of the raw file, read by DuckDB's own CSV reader as a second opinion."""
+totals, the restatement of its last load and the delivered events it concerns) and of the raw
+file, read by DuckDB's own CSV reader as a second opinion."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pathlib import Path
 import duckdb
 
 from reo_dt_assets.digital_turbine.columns import match_header, read_header
-from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE, Table
+from reo_dt_assets.revenue.store import Restatement
+from reo_dt_assets.schema import (
+    DELIVERIES,
+    REVENUE_PARTITIONS,
+    REVENUE_RESTATEMENTS,
+    USER_REVENUE,
+    Table,
+)
 
 
 def schema_problems(conn: duckdb.DuckDBPyConnection, table: Table) -> list[str]:
@@ -108,3 +116,47 @@ def raw_totals(path: Path) -> Totals:
             [str(path), names],
         ).fetchall()[0]
     return Totals(int(row[0]), int(row[1] or 0), float(row[2] or 0))
+
+
+def last_load_restatement(
+    conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
+) -> Restatement | None:
+    """The restatement the partition's current load recorded, if it moved the day."""
+    names = ", ".join(f"r.{name}" for name in REVENUE_RESTATEMENTS.column_names)
+    row = conn.execute(
+        f"SELECT {names} FROM {REVENUE_RESTATEMENTS.name} r JOIN {REVENUE_PARTITIONS.name} p "
+        "ON p.report_date = r.report_date AND p.app_id = r.app_id AND p.loaded_at = r.restated_at "
+        "WHERE r.report_date = ? AND r.app_id = ?",
+        [date, app_id],
+    ).fetchone()
+    return Restatement(*row) if row else None
+
+
+@dataclass(frozen=True)
+class DeliveredEvents:
+    delivered: int  # events of the partition Reo.Dev confirmed
+    stale: int  # of those, whose user's revenue is no longer what the event carried
+
+
+def delivered_events(
+    conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
+) -> DeliveredEvents:
+    """The partition's delivered events, and those a reload made stale (their user's revenue
+    moved by a cent or more, or the user is gone); none while there is no ledger yet."""
+    if not conn.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [DELIVERIES.name]
+    ).fetchall():
+        return DeliveredEvents(0, 0)
+    [(delivered, stale)] = conn.execute(
+        f"""
+        SELECT count(*),
+               count(*) FILTER (WHERE u.user_key IS NULL
+                                OR abs(u.revenue_usd - d.revenue_usd) >= 0.005)
+        FROM {DELIVERIES.name} d
+        LEFT JOIN {USER_REVENUE.name} u
+          ON u.report_date = d.report_date AND u.app_id = d.app_id AND u.user_key = d.user_key
+        WHERE d.report_date = ? AND d.app_id = ? AND d.status = 'delivered'
+        """,
+        [date, app_id],
+    ).fetchall()
+    return DeliveredEvents(int(delivered), int(stale))

@@ -2,7 +2,9 @@
 
 A partition is replaced in one transaction (delete its rows, insert the new ones, and the same
 for its summary row), so re-running a partition or a backfill never duplicates or loses rows,
-and a failure leaves the previous rows in place. The queries of the asset checks are in
+and a failure leaves the previous rows in place. A reload whose totals differ from the load
+before it (DT restates its estimates for days after the first pull) appends a row to
+``revenue_restatements`` in that same transaction. The queries of the asset checks are in
 ``revenue.queries``.
 """
 
@@ -12,18 +14,85 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import astuple, dataclass, fields
 
 import duckdb
 import polars as pl
 
-from reo_dt_assets.revenue.parse import ParsedReport, ReportTotals
-from reo_dt_assets.schema import REVENUE_PARTITIONS, USER_REVENUE
+from reo_dt_assets.revenue.parse import PICO_USD, ParsedReport, ReportTotals
+from reo_dt_assets.schema import REVENUE_PARTITIONS, REVENUE_RESTATEMENTS, USER_REVENUE
 from reo_dt_assets.transactions import retry_conflicts, transaction
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    for table in (USER_REVENUE, REVENUE_PARTITIONS):
+    for table in (USER_REVENUE, REVENUE_PARTITIONS, REVENUE_RESTATEMENTS):
         conn.execute(table.ddl())
+
+
+@dataclass(frozen=True)
+class Restatement:
+    """A row of ``revenue_restatements``: its fields are the table's columns."""
+
+    report_date: dt.date
+    app_id: str
+    restated_at: dt.datetime
+    pull_age_days: int
+    users_before: int
+    users_after: int
+    impressions_before: int
+    impressions_after: int
+    revenue_usd_before: float
+    revenue_usd_after: float
+    unattributed_revenue_usd_before: float
+    unattributed_revenue_usd_after: float
+    change_usd: float
+    change_pct: float | None
+
+
+@dataclass(frozen=True)
+class Reload:
+    """What a write replaced: when the load before it was written (None: the first load), and
+    how the day moved since (None: it did not)."""
+
+    previous_loaded_at: dt.datetime | None
+    restatement: Restatement | None
+
+
+#: The summary columns a restatement compares; the whole revenue is raw_revenue_usd.
+_COMPARED = "users, raw_impressions, raw_revenue_usd, unattributed_revenue_usd, loaded_at"
+
+
+def _restatement(
+    before: tuple, totals: ReportTotals, date: dt.date, app_id: str, loaded_at: dt.datetime
+) -> Restatement | None:
+    """The move from the summary row ``before`` to ``totals``, None if there is none. Revenue
+    compares in whole pico-dollars, the precision it is summed at (rows written before sums
+    were exact may differ from an exact sum in their last binary digit only)."""
+    users, impressions, raw, unattributed, _ = before
+    if (users, impressions, round(raw * PICO_USD), round(unattributed * PICO_USD)) == (
+        totals.users,
+        totals.raw_impressions,
+        totals.raw_revenue_pusd,
+        totals.unattributed_revenue_pusd,
+    ):
+        return None
+    change = totals.raw_revenue_usd - raw
+    return Restatement(
+        date,
+        app_id,
+        loaded_at,
+        (loaded_at.date() - date).days,
+        users,
+        totals.users,
+        impressions,
+        totals.raw_impressions,
+        raw - unattributed,
+        totals.raw_revenue_usd - totals.unattributed_revenue_usd,
+        unattributed,
+        totals.unattributed_revenue_usd,
+        change,
+        change / raw * 100 if raw else None,
+    )
 
 
 def write_partition(
@@ -35,10 +104,11 @@ def write_partition(
     *,
     memory_mb: float | None = None,
     log: logging.Logger | None = None,
-) -> None:
+) -> Reload:
     """Replace the partition's rows in ``user_revenue`` with the parsed users (DuckDB reads their
-    Parquet files itself, within ``memory_mb`` if given) and its row in the summary table; on a
-    DuckLake catalog, again if a concurrent writer's commit conflicts with it (logged to ``log``).
+    Parquet files itself, within ``memory_mb`` if given) and its row in the summary table, and
+    record a restatement if the totals moved; on a DuckLake catalog, again if a concurrent
+    writer's commit conflicts with it (logged to ``log``). Say what was replaced.
     """
     ensure_tables(conn)
     columns = ", ".join(USER_REVENUE.column_names)
@@ -53,8 +123,13 @@ def write_partition(
     for name, value in settings.items():
         conn.execute(f"SET {name} = {value}")
 
-    def replace() -> None:
+    def replace() -> Reload:
         with transaction(conn):
+            before = conn.execute(
+                f"SELECT {_COMPARED} FROM {REVENUE_PARTITIONS.name} "
+                "WHERE report_date = ? AND app_id = ?",
+                [date, app_id],
+            ).fetchone()
             for table in (USER_REVENUE, REVENUE_PARTITIONS):
                 conn.execute(
                     f"DELETE FROM {table.name} WHERE report_date = ? AND app_id = ?",
@@ -67,9 +142,20 @@ def write_partition(
                     {"loaded_at": loaded_at, "files": [str(f) for f in parsed.user_files]},
                 )
             _insert_summary(conn, parsed.totals, date, app_id, loaded_at)
+            if before is None:
+                return Reload(None, None)
+            moved = _restatement(before, parsed.totals, date, app_id, loaded_at)
+            if moved is not None:
+                names = [field.name for field in fields(moved)]
+                conn.execute(
+                    f"INSERT INTO {REVENUE_RESTATEMENTS.name} ({', '.join(names)}) "
+                    f"VALUES ({', '.join('?' for _ in names)})",
+                    list(astuple(moved)),
+                )
+            return Reload(before[-1], moved)
 
     try:
-        retry_conflicts(replace, log)
+        return retry_conflicts(replace, log)
     finally:
         for name in settings:
             conn.execute(f"RESET {name}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from reo_dt_assets.revenue.queries import Totals
+from reo_dt_assets.revenue.queries import DeliveredEvents, Totals
+from reo_dt_assets.revenue.store import Restatement
 from reo_dt_assets.verdict import CheckVerdict
 
 REVENUE_TOLERANCE_USD = 1e-6
@@ -58,3 +59,44 @@ def table_verdicts(
             },
         ),
     ]
+
+
+def restatement_verdict(
+    moved: Restatement | None, events: DeliveredEvents, warn_pct: float
+) -> CheckVerdict:
+    """A warning when this load moved a day whose events Reo.Dev already has by more than
+    ``warn_pct`` of its revenue (any move from zero counts): what Reo.Dev holds is now off."""
+    name = "restatement_within_threshold"
+    if moved is None:
+        return CheckVerdict(
+            name, True, "the day did not move since the load before", warn_only=True
+        )
+    big = (
+        abs(moved.change_pct) > warn_pct if moved.change_pct is not None else bool(moved.change_usd)
+    )
+    shown = "" if moved.change_pct is None else f" ({moved.change_pct:+.1f}%)"
+    move = f"{moved.change_usd:+,.2f} USD{shown} at age {moved.pull_age_days} days"
+    failed = big and events.delivered > 0
+    if failed:
+        description = (
+            f"app {moved.app_id} on {moved.report_date}: DT restated the day's revenue by {move}, "
+            f"more than {warn_pct:g}%, after {events.delivered:,} of its events were delivered to "
+            f"Reo.Dev; {events.stale:,} of them carry a revenue that is now off by a cent or more "
+            "(Reo.Dev has no update: see revenue_restatements for the history)"
+        )
+    else:
+        description = f"app {moved.app_id} on {moved.report_date} moved by {move}"
+    return CheckVerdict(
+        name,
+        not failed,
+        description,
+        {
+            "change_usd": round(moved.change_usd, 2),
+            **({} if moved.change_pct is None else {"change_pct": round(moved.change_pct, 2)}),
+            "pull_age_days": moved.pull_age_days,
+            "events_delivered": events.delivered,
+            "events_stale": events.stale,
+            "warn_pct": warn_pct,
+        },
+        warn_only=True,
+    )

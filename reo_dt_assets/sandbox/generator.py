@@ -65,7 +65,9 @@ class ReportShape:
 
     ``date_app_columns`` puts the queried ``Date`` and ``App ID`` first; without
     ``fairbid_columns`` the report of a non-FairBid publisher has no ``IDFV`` or ``User ID``;
-    ``renamed`` maps documented names to other spellings (``{"Revenue": "Revenue (USD)"}``).
+    ``renamed`` maps documented names to other spellings (``{"Revenue": "Revenue (USD)"}``);
+    ``revenue_percent`` restates the day: every row's revenue at that percent of the first
+    estimate (DT's numbers move for days after the first pull).
     """
 
     date_app_columns: bool = False
@@ -73,6 +75,7 @@ class ReportShape:
     bom: bool = False
     line_ending: str = "\r\n"
     renamed: tuple[tuple[str, str], ...] = ()
+    revenue_percent: int = 100
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> ReportShape:
@@ -220,7 +223,7 @@ def generate(
         placement, container = rng.choice(PLACEMENTS)
         impressions = rng.randint(0, 40) if rng.random() < 0.97 else 0
         ecpm_nanos = rng.randint(50_000, 12_000_000)  # USD 0.00005 - 0.012 per impression
-        revenue_nanos = impressions * ecpm_nanos
+        revenue_nanos = impressions * ecpm_nanos * shape.revenue_percent // 100
         lines.append(
             line(
                 day,
@@ -244,7 +247,7 @@ def generate(
             lines.clear()
     if rows > 0:
         impressions = rng.randint(50, 500)
-        revenue_nanos = impressions * rng.randint(100_000, 5_000_000)
+        revenue_nanos = impressions * rng.randint(100_000, 5_000_000) * shape.revenue_percent // 100
         lines.append(
             line(
                 day,

@@ -16,7 +16,7 @@ from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.parse import BadReportError, load_plan, parse_report
 from reo_dt_assets.revenue.scratch import scratch_folder
-from reo_dt_assets.revenue.store import write_partition
+from reo_dt_assets.revenue.store import Reload, write_partition
 from reo_dt_assets.schema import USER_REVENUE
 
 
@@ -65,7 +65,7 @@ def user_revenue(
             raise dg.Failure(description=str(error), allow_retries=False) from None
         parsed_at = time.monotonic()
         with duckdb.get_connection() as conn:
-            write_partition(
+            reload = write_partition(
                 conn,
                 parsed,
                 date,
@@ -80,6 +80,12 @@ def user_revenue(
         f"({plan.buckets} bucket{'s' if plan.buckets > 1 else ''}), "
         f"written in {time.monotonic() - parsed_at:.2f}s"
     )
+    moved = reload.restatement
+    if moved is not None:
+        context.log.info(
+            f"DT restated {app_id} on {date} at age {moved.pull_age_days} days: revenue "
+            f"{moved.change_usd:+,.2f} USD since the load of {reload.previous_loaded_at}"
+        )
     top = totals.top_users
     return dg.MaterializeResult(
         metadata={
@@ -94,9 +100,25 @@ def user_revenue(
             "unattributed_rows": totals.unattributed_rows,
             "raw_rows": totals.raw_rows,
             "parse_buckets": plan.buckets,
+            **_change(reload),
             "top_users": dg.MetadataValue.md(_markdown(top.rows(), top.columns)),  # masked keys
         }
     )
+
+
+def _change(reload: Reload) -> dict[str, str | float]:
+    """The move of the whole revenue against the load before (none on a first load)."""
+    if reload.previous_loaded_at is None:
+        return {}
+    moved = reload.restatement
+    change: dict[str, str | float] = {
+        "previous_load": reload.previous_loaded_at.isoformat(sep=" ", timespec="seconds"),
+        "revenue_change_usd": round(moved.change_usd, 2) if moved else 0.0,
+    }
+    pct = moved.change_pct if moved else 0.0
+    if pct is not None:  # none from a day that had no revenue
+        change["revenue_change_pct"] = round(pct, 2)
+    return change
 
 
 def _masked(user_key: str) -> str:

@@ -1,6 +1,8 @@
-"""Checks of the ``user_revenue`` table: schema, key, signs and reconciliation with the raw CSV.
+"""Checks of the ``user_revenue`` table: schema, key, signs, reconciliation with the raw CSV, and
+a warning when a reload moved a day whose events were already delivered.
 
-One step runs the four (one DuckDB connection); all block the events built from the table.
+One step runs the five (one DuckDB connection); the first four block the events built from the
+table, the restatement warning never does.
 """
 
 from collections.abc import Iterator
@@ -14,13 +16,19 @@ from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.verdicts import check_result
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.queries import (
+    delivered_events,
     duplicate_keys,
+    last_load_restatement,
     loaded_totals,
     negative_rows,
     raw_totals,
     schema_problems,
 )
-from reo_dt_assets.revenue.verdicts import REVENUE_TOLERANCE_USD, table_verdicts
+from reo_dt_assets.revenue.verdicts import (
+    REVENUE_TOLERANCE_USD,
+    restatement_verdict,
+    table_verdicts,
+)
 from reo_dt_assets.schema import USER_REVENUE
 
 
@@ -55,6 +63,15 @@ from reo_dt_assets.schema import USER_REVENUE
             description="Users + unattributed = the raw CSV's rows, impressions "
             f"(exactly) and revenue (within {REVENUE_TOLERANCE_USD} USD).",
         ),
+        dg.AssetCheckSpec(
+            "restatement_within_threshold",
+            asset=user_revenue,
+            blocking=False,
+            partitions_def=report_partitions,
+            description="A warning when this load moved the day's revenue by more than "
+            "REO_DT_RESTATEMENT_WARN_PCT (10% unless set) after its events were delivered: "
+            "Reo.Dev holds the old numbers.",
+        ),
     ]
 )
 def user_revenue_checks(
@@ -67,5 +84,10 @@ def user_revenue_checks(
         duplicates = duplicate_keys(conn, date, app_id) if not problems else []
         negatives = negative_rows(conn, date, app_id) if not problems else 0
         loaded = loaded_totals(conn, date, app_id) if not problems else None
-    for verdict in table_verdicts(problems, duplicates, negatives, loaded, raw):
-        yield check_result(verdict, context.partition_key)
+        moved = last_load_restatement(conn, date, app_id)
+        events = delivered_events(conn, date, app_id)
+    for verdict in [
+        *table_verdicts(problems, duplicates, negatives, loaded, raw),
+        restatement_verdict(moved, events, storage.restatement_warn_pct),
+    ]:
+        yield check_result(verdict, context.partition_key, context.log)

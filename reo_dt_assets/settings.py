@@ -27,6 +27,14 @@ REO_DT_DUCKDB_PATH = "REO_DT_DUCKDB_PATH"
 REO_DT_APPS_FILE = "REO_DT_APPS_FILE"
 REO_DT_USER_DIRECTORY = "REO_DT_USER_DIRECTORY"
 REO_DT_LOOKBACK_DAYS = "REO_DT_LOOKBACK_DAYS"
+# Ages (days after the day) at which the daily schedule pulls a day: DT's numbers move after the
+# first pull. Replaces REO_DT_LOOKBACK_DAYS (N there meant the ages 1..N+1), still read if set.
+REO_DT_PULL_AGES = "REO_DT_PULL_AGES"
+DEFAULT_PULL_AGES = (1, 2, 3, 8)
+DT_WINDOW_DAYS = 10  # DT serves a day's user-level data for about this many days
+# DT report requests allowed per UTC day and per minute, across every run (unset: no limit).
+DT_REPORTS_PER_DAY = "DT_REPORTS_PER_DAY"
+DT_REPORTS_PER_MINUTE = "DT_REPORTS_PER_MINUTE"
 # A libpq conninfo (``dbname=lake host=... user=... password=...``): the tables go to a DuckLake
 # catalog in that PostgreSQL database instead of the DuckDB file. It may hold a password, so it
 # is read like a secret (``dagster.EnvVar``), not here.
@@ -136,9 +144,36 @@ def number(name: str, default: float) -> float:
     return parsed
 
 
-def lookback_days() -> int:
-    """Days before yesterday that the daily schedule re-pulls (raw file and table)."""
-    value = os.environ.get(REO_DT_LOOKBACK_DAYS) or "2"
-    if not value.isdigit():
-        raise ValueError(f"{REO_DT_LOOKBACK_DAYS}={value!r}: expected a whole number of days")
+def pull_ages() -> tuple[int, ...]:
+    """The ages (days after the day) at which the daily schedule pulls each day, ascending:
+    ``REO_DT_PULL_AGES`` (``1,2,3,8``), else ``REO_DT_LOOKBACK_DAYS`` N as it always meant
+    (yesterday and the N days before it), else the default."""
+    ages = (os.environ.get(REO_DT_PULL_AGES) or "").strip()
+    lookback = (os.environ.get(REO_DT_LOOKBACK_DAYS) or "").strip()
+    if not ages and lookback:
+        if not lookback.isdigit():
+            raise ValueError(
+                f"{REO_DT_LOOKBACK_DAYS}={lookback!r}: expected a whole number of days "
+                f"(or set {REO_DT_PULL_AGES}, which replaces it)"
+            )
+        return tuple(range(1, min(int(lookback) + 1, DT_WINDOW_DAYS) + 1))
+    if not ages:
+        return DEFAULT_PULL_AGES
+    cells = [cell.strip() for cell in ages.split(",")]
+    if not all(cell.isdigit() and 1 <= int(cell) <= DT_WINDOW_DAYS for cell in cells):
+        raise ValueError(
+            f"{REO_DT_PULL_AGES}={ages!r}: expected whole numbers of days from 1 to "
+            f"{DT_WINDOW_DAYS} (DT serves a day for about {DT_WINDOW_DAYS} days), such as "
+            f"{','.join(map(str, DEFAULT_PULL_AGES))}"
+        )
+    return tuple(sorted({int(cell) for cell in cells}))
+
+
+def report_limit(name: str) -> int | None:
+    """``DT_REPORTS_PER_DAY`` / ``DT_REPORTS_PER_MINUTE``: a whole number >= 1, unset: none."""
+    value = (os.environ.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r}: expected a whole number >= 1, or unset for no limit")
     return int(value)

@@ -18,6 +18,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from reo_dt_assets import settings
+from reo_dt_assets.digital_turbine.budget import FILE_NAME as BUDGET_FILE
+from reo_dt_assets.digital_turbine.budget import Budget, ReportBudget
 from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY as DT_DEFAULT_RETRY
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.reo.client import ReoClient
@@ -77,14 +79,34 @@ class DigitalTurbineResource(dg.ConfigurableResource):
         default=settings.DT_NOT_READY_WAIT_SECONDS.value(),
         description="Wait before each later attempt (no slot is held meanwhile).",
     )
+    reports_per_day: int = Field(
+        default=settings.report_limit(settings.DT_REPORTS_PER_DAY) or 0,
+        description="DT report requests allowed per UTC day across every run (0: no limit); "
+        "the schedule plans within it and a request beyond it fails, saying so.",
+        ge=0,
+    )
+    reports_per_minute: int = Field(
+        default=settings.report_limit(settings.DT_REPORTS_PER_MINUTE) or 0,
+        description="DT report requests allowed per minute across every run (0: no limit); "
+        "a request waits for the minute's next one.",
+        ge=0,
+    )
     retention_days: int = Field(
-        default=10,
+        default=settings.DT_WINDOW_DAYS,
         description="DT serves about the last 10 days; older partitions fail early "
         "(0 turns the check off).",
     )
 
+    def budget(self, data_dir: Path) -> ReportBudget | None:
+        """The report budget shared by every run on ``data_dir``, if DT's requests are limited."""
+        budget = Budget(self.reports_per_day or None, self.reports_per_minute or None)
+        return ReportBudget(data_dir / BUDGET_FILE, budget) if budget.limited else None
+
     @contextmanager
-    def client(self, log: logging.Logger) -> Iterator[DigitalTurbineClient]:
+    def client(
+        self, log: logging.Logger, data_dir: Path | None = None
+    ) -> Iterator[DigitalTurbineClient]:
+        """A client; given the ``data_dir``, its report requests count against the budget."""
         client_id, client_secret = _secrets(settings.DT_CLIENT_ID, settings.DT_CLIENT_SECRET)
         with DigitalTurbineClient(
             client_id,
@@ -96,6 +118,7 @@ class DigitalTurbineResource(dg.ConfigurableResource):
             poll_max_seconds=self.poll_max_seconds,
             poll_deadline_seconds=self.poll_deadline_seconds,
             retention_days=self.retention_days,
+            budget=None if data_dir is None else self.budget(data_dir),
             log=log,
         ) as client:
             yield client

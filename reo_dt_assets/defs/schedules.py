@@ -1,12 +1,18 @@
-"""The daily jobs and their schedules: yesterday plus a lookback, every app, then the rollup.
+"""The daily jobs and their schedules: each day at the ages DT's numbers move, then the rollup.
 
-12:30 UTC pulls, loads and delivers each (app, day); 13:30 UTC rolls each of those days up
-across apps, once the per-app runs are done (they take minutes; an app still failing then shows
-as a hole in the rollup, and its retry's success is rolled up the next day, in the lookback).
+12:30 UTC pulls, loads and delivers each (app, day) due: a day is pulled 1, 2, 3 and 8 days after
+it (``REO_DT_PULL_AGES``), as DT restates its estimates after the first pull, never past the
+~10 days DT serves. Under a report budget (``DT_REPORTS_PER_DAY``) the tick plans within what is
+left of the UTC day, first pulls first, then by age, and says what it skipped. 13:30 UTC rolls
+the same days up across apps, once the per-app runs are done (they take minutes; an app still
+failing then shows as a hole in the rollup, and its retry's success is rolled up at the next age).
 """
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
@@ -16,8 +22,9 @@ from reo_dt_assets.defs.daily.assets import daily_revenue
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.partitions import report_key
 from reo_dt_assets.defs.reo.assets import reo_usage_events
+from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
 from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.settings import lookback_days
+from reo_dt_assets.settings import pull_ages
 
 daily_revenue_events_job = dg.define_asset_job(
     name="daily_revenue_events_job",
@@ -27,19 +34,46 @@ daily_revenue_events_job = dg.define_asset_job(
 )
 
 
-def days_due(catalog: Catalog, today: dt.date, lookback: int) -> list[dt.date]:
-    """Yesterday and the ``lookback`` days before it, within the catalog's partitions."""
-    days = [today - dt.timedelta(days=n) for n in range(1, lookback + 2)]
+def days_due(catalog: Catalog, today: dt.date, ages: tuple[int, ...]) -> list[dt.date]:
+    """The days ``ages`` days before ``today``, youngest first, within the catalog."""
+    days = [today - dt.timedelta(days=age) for age in sorted(ages)]
     return [day for day in days if day >= catalog.start_date]
 
 
-def partitions_due(
-    catalog: Catalog, today: dt.date, lookback: int
-) -> Iterator[tuple[str, dt.date]]:
-    """(app, day) for each day due and each app active that day."""
-    for day in days_due(catalog, today, lookback):
-        for app in catalog.apps_on(day):
-            yield app.app_id, day
+@dataclass(frozen=True)
+class Pull:
+    app_id: str
+    day: dt.date
+    age: int  # days from the day to the pull: 1 is the first pull
+
+
+def pulls_due(catalog: Catalog, today: dt.date, ages: tuple[int, ...]) -> list[Pull]:
+    """Each app active on each day due, first pulls first, then by age."""
+    return [
+        Pull(app.app_id, day, (today - day).days)
+        for day in days_due(catalog, today, ages)
+        for app in catalog.apps_on(day)
+    ]
+
+
+def within(pulls: list[Pull], left: int | None) -> tuple[list[Pull], list[Pull]]:
+    """(planned, skipped): the first ``left`` pulls, all of them when there is no budget."""
+    if left is None:
+        return pulls, []
+    return pulls[: max(left, 0)], pulls[max(left, 0) :]
+
+
+def skipped_note(skipped: list[Pull], spent: int, per_day: int) -> str:
+    """What a tick left out for the budget, by age, for the tick's log."""
+    ages = Counter(pull.age for pull in skipped)
+    by_age = ", ".join(
+        f"{count} at age {age} ({min(p.day for p in skipped if p.age == age)})"
+        for age, count in sorted(ages.items())
+    )
+    return (
+        f"DT report budget: {spent} of DT_REPORTS_PER_DAY={per_day} spent today (UTC); "
+        f"skipped {len(skipped)} pull(s), oldest ages first: {by_age}"
+    )
 
 
 @dg.schedule(
@@ -47,18 +81,32 @@ def partitions_due(
     cron_schedule="30 12 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="12:30 UTC, after DT publishes the previous day: yesterday for every app, and "
-    "REO_DT_LOOKBACK_DAYS earlier days re-pulled (delivered events are not re-sent).",
+    description="12:30 UTC, after DT publishes the previous day: every app's days at the ages "
+    "of REO_DT_PULL_AGES (1,2,3,8), within DT_REPORTS_PER_DAY if set (delivered events are not "
+    "re-sent).",
 )
 def daily_revenue_events_schedule(
     context: dg.ScheduleEvaluationContext,
-) -> Iterator[dg.RunRequest]:
+    digital_turbine: DigitalTurbineResource,
+    storage: StorageResource,
+) -> Iterator[dg.RunRequest | dg.SkipReason]:
     today = context.scheduled_execution_time.date()
-    for app_id, day in partitions_due(CATALOG, today, lookback_days()):
+    pulls = pulls_due(CATALOG, today, pull_ages())
+    budget = digital_turbine.budget(Path(storage.data_dir))
+    per_day = budget.budget.per_day if budget is not None else None
+    spent = budget.spent_on(today) if budget is not None and per_day else 0
+    planned, skipped = within(pulls, None if per_day is None else per_day - spent)
+    if skipped:
+        assert per_day is not None
+        note = skipped_note(skipped, spent, per_day)
+        context.log.warning(note)
+        if not planned:
+            yield dg.SkipReason(note)
+    for pull in planned:
         yield dg.RunRequest(
-            run_key=f"{report_key(app_id, day)}@{today}",
-            partition_key=report_key(app_id, day),
-            tags={"reo_dt/scheduled_for": today.isoformat()},
+            run_key=f"{report_key(pull.app_id, pull.day)}@{today}",
+            partition_key=report_key(pull.app_id, pull.day),
+            tags={"reo_dt/scheduled_for": today.isoformat(), "reo_dt/pull_age": str(pull.age)},
         )
 
 
@@ -78,5 +126,5 @@ daily_rollup_job = dg.define_asset_job(
 )
 def daily_rollup_schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
     today = context.scheduled_execution_time.date()
-    for day in days_due(CATALOG, today, lookback_days()):
+    for day in days_due(CATALOG, today, pull_ages()):
         yield dg.RunRequest(run_key=f"{day}@{today}", partition_key=day.isoformat())

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from reo_dt_assets.catalog import DT_FIRST_DATE, validate_app_id
+from reo_dt_assets.digital_turbine.budget import ReportBudget
 from reo_dt_assets.digital_turbine.columns import header_cells
 from reo_dt_assets.digital_turbine.raw import Written, write_atomically
 from reo_dt_assets.progress import MIB, Progress
@@ -152,6 +153,7 @@ class DigitalTurbineClient:
         poll_deadline_seconds: float = DT_POLL_DEADLINE_SECONDS.default,
         url_validity_seconds: float = 3 * 3600.0,
         retention_days: int = 0,
+        budget: ReportBudget | None = None,
         log: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -166,6 +168,7 @@ class DigitalTurbineClient:
         self._poll_deadline = poll_deadline_seconds
         self._url_validity = url_validity_seconds
         self._retention_days = retention_days
+        self._budget = budget  # taken before each report request, when DT's are limited
         self._log = log or logging.getLogger(__name__)
         self._sleep = sleep
         self._rng = random.Random()
@@ -194,10 +197,21 @@ class DigitalTurbineClient:
 
     # -- transport with bounded retries --------------------------------------------------------
 
-    def _send(self, what: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """Send under the retry policy; return the first response that is not transient."""
+    def _send(
+        self,
+        what: str,
+        method: str,
+        url: str,
+        *,
+        before: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send under the retry policy (``before`` each try); return the first response that is
+        not transient."""
 
         def attempt() -> Outcome[httpx.Response]:
+            if before is not None:
+                before()
             try:
                 response = self._http.request(method, url, **kwargs)
             except TRANSIENT_ERRORS as exc:
@@ -297,11 +311,14 @@ class DigitalTurbineClient:
             )
         validate_app_id(app_id)
         body = {"date": date.isoformat(), "appId": app_id}
+        what = f"DT report request for {app_id} on {date}"
+        budget = self._budget
         for attempt in (1, 2):
             response = self._send(
-                f"DT report request for {app_id} on {date}",
+                what,
                 "POST",
                 self.base_url + REPORT_PATH,
+                before=None if budget is None else lambda: budget.take(what),
                 json=body,
                 headers={"Authorization": f"Bearer {self.access_token()}"},
             )

@@ -62,7 +62,8 @@ class DTFaults:
 @dataclass
 class DTStats:
     token_requests: int = 0
-    report_requests: int = 0
+    report_requests: int = 0  # report requests past the faults (answered by the API itself)
+    report_arrivals: int = 0  # every report request that arrived, 429s and 5xx included
     polls: int = 0
     downloads: int = 0
     injected_errors: int = 0
@@ -223,6 +224,9 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
                     return
                 self._json(200, asdict(sandbox.shape))
                 return
+            if path == "/api/v1/report/user-level-data":
+                with sandbox._lock:
+                    sandbox.stats.report_arrivals += 1
             if self._faulted():
                 return
             if path == "/auth/v1/token":

@@ -10,6 +10,7 @@ from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
 from reo_dt_assets.defs.partitions import report_of, report_partitions
 from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
 from reo_dt_assets.defs.retries import mark_not_retryable
+from reo_dt_assets.digital_turbine.budget import BudgetSpentError
 from reo_dt_assets.digital_turbine.client import (
     DTCredentialsError,
     DTQueryError,
@@ -51,7 +52,7 @@ def dt_user_level_report(
         )
     destination = raw_report_path(Path(storage.data_dir), date, app_id)
     try:
-        with digital_turbine.client(context.log) as client:
+        with digital_turbine.client(context.log, Path(storage.data_dir)) as client:
             report = client.fetch_report(date, app_id, destination)
     except DTReportTimeoutError as error:
         # Waiting is Dagster's job: the step gives its dt_reporting slot back meanwhile.
@@ -60,7 +61,7 @@ def dt_user_level_report(
             max_retries=digital_turbine.not_ready_retries,
             seconds_to_wait=digital_turbine.not_ready_wait_seconds,
         ) from error
-    except (DTCredentialsError, DTQueryError) as error:
+    except (DTCredentialsError, DTQueryError, BudgetSpentError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
     context.log.info(f"Stored {report.rows} rows for app {app_id} on {date} at {destination}")
     return dg.MaterializeResult(

@@ -80,6 +80,9 @@ REO_RETRY_MAX_SECONDS = Tunable("REO_RETRY_MAX_SECONDS", 2.0)
 REO_OUTAGE_LIMIT_SECONDS = Tunable("REO_OUTAGE_LIMIT_SECONDS", 600.0)
 #: MiB one user_revenue load aims to stay within.
 REO_DT_LOAD_MEMORY_MB = Tunable("REO_DT_LOAD_MEMORY_MB", 1024)
+#: MiB DuckDB may use on any other connection to the file (deliveries, checks, the rollup): a
+#: scan of a million-event ledger otherwise caches it whole. Beyond it DuckDB spills to disk.
+REO_DT_DUCKDB_MEMORY_MB = Tunable("REO_DT_DUCKDB_MEMORY_MB", 256)
 #: A reload that moves a day whose events were delivered by more than this % is a warning.
 REO_DT_RESTATEMENT_WARN_PCT = Tunable("REO_DT_RESTATEMENT_WARN_PCT", 10.0)
 

@@ -198,6 +198,13 @@ class WarehouseResource(DuckDBResource):
     used.
     """
 
+    memory_mb: int = Field(
+        default=int(settings.REO_DT_DUCKDB_MEMORY_MB.value()),
+        description="MiB DuckDB may use on a connection to the file (a user_revenue load sets "
+        "its own, from load_memory_mb); beyond it DuckDB spills to disk.",
+        ge=64,
+    )
+
     def _lake(self) -> DuckLake | None:
         catalog = (dg.EnvVar(settings.REO_DT_DUCKLAKE).get_value() or "").strip()
         return DuckLake(catalog, settings.ducklake_data_path()) if catalog else None
@@ -212,6 +219,7 @@ class WarehouseResource(DuckDBResource):
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as conn:
             try:
+                conn.execute(f"SET memory_limit = '{self.memory_mb}MiB'")
                 yield conn
             except BaseException:
                 conn.close()

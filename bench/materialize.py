@@ -55,7 +55,12 @@ with dg.DagsterInstance.ephemeral() as instance:
         if event and event.event_type_value == "ASSET_MATERIALIZATION":
             metadata = event.event_specific_data.materialization.metadata
             if "events_per_second" in metadata:
-                print("RATE", metadata["events_per_second"].value, metadata["sent_now"].value)
+                print(
+                    "RATE",
+                    metadata["events_per_second"].value,
+                    metadata["sent_now"].value,
+                    metadata["peak_rss_mib"].value,
+                )
     for step, times in stamps.items():
         print("STEP", step, f"{max(times) - min(times):.2f}")
 print("OK" if result.success else "FAILED")
@@ -168,6 +173,7 @@ def measure(rows: int, out: Path) -> None:
     rate = next((line.split() for line in lines if line.startswith("RATE")), None)
     if rate:
         print(f"  reo_usage_events: {rate[2]} events sent at {rate[1]} events/s")
+        print(f"  peak RSS of the delivery step alone (before its checks): {rate[3]} MiB")
     for step, step_seconds in steps.items():
         print(f"  {step:56} {step_seconds:7.2f} s")
     load = next((line for line in lines if line.startswith("LOAD")), "")

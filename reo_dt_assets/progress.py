@@ -8,6 +8,8 @@ without waiting.
 from __future__ import annotations
 
 import logging
+import resource
+import sys
 import time
 from collections.abc import Callable
 
@@ -74,3 +76,10 @@ class Progress:
         if self._total is not None and self._total > done and rate > 0:
             line += f", ETA {(self._total - done) / rate:.0f}s"
         return line + ")"
+
+
+def peak_rss_mib() -> int:
+    """The most memory this process has held so far, MiB (``ru_maxrss``: KiB on Linux, bytes
+    on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak / 2**20 if sys.platform == "darwin" else peak / 2**10)

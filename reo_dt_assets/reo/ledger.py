@@ -210,20 +210,31 @@ class DeliveryLedger:
         self, date: dt.date, app_id: str, chunk: int = 20_000
     ) -> Iterator[LedgerEvent]:
         """Every recorded event of the partition, as the checks read them, ``chunk`` at a time
-        (in ``event_id`` order, each chunk on a connection of its own)."""
+        (in ``event_id`` order, each chunk on a connection of its own). A chunk is two queries:
+        its ids, then its rows between the first and the last id; sorting the payloads of every
+        event to keep a chunk cached the whole ledger (505 MiB at 951k events, 366 this way)."""
         after = ""
         while True:
+            [(first, last, count)] = self._partition_query(
+                "SELECT min(event_id), max(event_id), count(*) FROM (SELECT event_id",
+                date,
+                app_id,
+                f"AND event_id > ? ORDER BY event_id LIMIT {int(chunk)})",
+                [after],
+            )
+            if not count:
+                return
             rows = self._partition_query(
                 "SELECT event_id, status, last_error, payload, revenue_usd",
                 date,
                 app_id,
-                f"AND event_id > ? ORDER BY event_id LIMIT {int(chunk)}",
-                [after],
+                "AND event_id BETWEEN ? AND ? ORDER BY event_id",
+                [first, last],
             )
             yield from (LedgerEvent(*row) for row in rows)
-            if len(rows) < chunk:
+            if count < chunk:
                 return
-            after = rows[-1][0]
+            after = last
 
     def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
         rows = self._partition_query("SELECT status, count(*)", date, app_id, "GROUP BY status")

@@ -196,13 +196,24 @@ def event_users(
     limit: int | None = None,
 ) -> pl.DataFrame:
     """The partition's users, with what their Reo.Dev events carry, in ``user_key`` order:
-    all of them, or the ``limit`` first after the user key ``after``."""
+    all of them, or the ``limit`` first after the user key ``after``.
+
+    A page is two queries: its keys (a sort of one column), then its rows between the first and
+    the last key; one query sorting every column of the partition to keep a page took seconds
+    per page at a million users."""
+    where = f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ?"
+    columns = "user_key, user_key_type, user_id, impressions, revenue_usd, ad_networks"
+    if limit is None:
+        return conn.sql(f"SELECT {columns} {where} ORDER BY user_key", params=[date, app_id]).pl()
+    keys = conn.execute(
+        f"SELECT min(user_key), max(user_key) FROM (SELECT user_key {where} "
+        f"{'' if after is None else 'AND user_key > ?'} ORDER BY user_key LIMIT {int(limit)})",
+        [date, app_id, *([] if after is None else [after])],
+    ).fetchone()
+    first, last = keys if keys else (None, None)
     return conn.sql(
-        "SELECT user_key, user_key_type, user_id, impressions, revenue_usd, ad_networks "
-        f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ? "
-        f"{'' if after is None else 'AND user_key > ?'} ORDER BY user_key "
-        f"{'' if limit is None else f'LIMIT {int(limit)}'}",
-        params=[date, app_id, *([] if after is None else [after])],
+        f"SELECT {columns} {where} AND user_key BETWEEN ? AND ? ORDER BY user_key",
+        params=[date, app_id, first, last],
     ).pl()
 
 

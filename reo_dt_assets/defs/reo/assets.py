@@ -13,6 +13,7 @@ from reo_dt_assets.defs.resources import ReoResource, UserDirectoryResource, War
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.tables import column_schema
+from reo_dt_assets.progress import peak_rss_mib
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
 from reo_dt_assets.reo.ledger import DeliveryLedger
@@ -118,6 +119,7 @@ def reo_usage_events(
     )
     if outcome.sent_now:
         metadata["events_per_second"] = round(outcome.sent_now / outcome.seconds, 1)
+    metadata["peak_rss_mib"] = peak_rss_mib()  # of the process so far: the delivery's
     if outcome.pace is not None and outcome.pace.requests:
         metadata.update(
             requests=outcome.pace.requests,

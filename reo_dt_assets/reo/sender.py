@@ -238,8 +238,7 @@ class Sender:
         self.health = health or Health()
         lock = threading.Lock()
         self._active = threading.Condition(lock)  # workers the pace lets send wait here
-        # the others wait here, each on its own: a higher limit wakes only the threads it lets in
-        self._parked = [threading.Condition(lock) for _ in range(self.max_concurrency)]
+        self._parked = threading.Condition(lock)  # the others wait here
         self._handed = threading.Condition(lock)  # the caller's thread waits here
         self._source: Iterator[tuple[str, dict[str, Any]]] = iter(())
         self._queue: deque[_Job] = deque()  # read from the source, not yet taken
@@ -387,8 +386,7 @@ class Sender:
     def _wake_all(self) -> None:
         """Wake every waiting thread (the lock held): something all of them must see."""
         self._active.notify_all()
-        for parked in self._parked:
-            parked.notify()
+        self._parked.notify_all()
         self._handed.notify()
 
     def _idle(self) -> bool:
@@ -407,7 +405,7 @@ class Sender:
                 if self._aborted or self._stopping(now) or self._idle():
                     return None
                 if number >= self.pace.limit:
-                    self._parked[number].wait()
+                    self._parked.wait()
                     continue
                 outage = self.health.in_outage
                 timeout = None
@@ -446,12 +444,8 @@ class Sender:
             self._in_flight -= 1
             now = time.monotonic()
             answered = outcome.http_status is not None
-            limit, rate = self.pace.limit, self.pace.rate
             if self.pace.observe(_answer(outcome), rtt if answered else None, now):
-                for parked in self._parked[limit : self.pace.limit]:
-                    parked.notify()
-                if self.pace.rate != rate:  # a thread waiting for the rate recomputes its wait
-                    self._active.notify()
+                self._wake_all()
             was_outage, was_stopped = self.health.in_outage, self.health.stop is not None
             self.health.observe(outcome, now, dt.datetime.now(dt.UTC), probe=job.probe)
             stopped = self.health.stop is not None
@@ -468,8 +462,8 @@ class Sender:
                 ready = now + wait
                 earliest = not self._delayed or ready < self._delayed[0][0]
                 heapq.heappush(self._delayed, (ready, next(self._order), job))
-                if earliest:  # one thread waits for it (the others keep their own waits)
-                    self._active.notify()
+                if earliest:
+                    self._active.notify_all()
                 return
             delivered = outcome.verdict is Verdict.DONE
             status, error = outcome.http_status, outcome.error

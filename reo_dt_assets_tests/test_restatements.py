@@ -7,6 +7,7 @@ from one pull to the next, as DT's estimates move after the first pull.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +25,7 @@ from reo_dt_assets.revenue.verdicts import restatement_verdict
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.generator import ReportShape
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets.schema import REVENUE_RESTATEMENTS
 from reo_dt_assets_tests.helpers import all_resources
 
 DAY = dt.date(2026, 11, 20)
@@ -124,6 +126,11 @@ def test_a_restated_day_is_recorded_once_shown_and_warned_about(
             [DAY, APP],
         ).fetchone()
     assert restated == pytest.approx((whole_after - whole_before, 15), abs=0.1)
+
+
+def test_a_restatement_row_is_the_tables_row() -> None:
+    """The row type the reload writes and the check reads has the table's columns, in order."""
+    assert [field.name for field in fields(Restatement)] == REVENUE_RESTATEMENTS.column_names
 
 
 def test_a_move_within_the_threshold_or_before_delivery_is_no_warning() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from reo_dt_assets.revenue.queries import has_table
 from reo_dt_assets.revenue.store import ensure_tables
 from reo_dt_assets.schema import (
     DAILY_REVENUE,
@@ -41,7 +42,7 @@ previous AS (
     SELECT app_id, revenue_usd, users FROM {DAILY_REVENUE.name}
     WHERE report_date = $day - INTERVAL 1 DAY AND loaded
 ),
-restated AS (  -- the restatements add up to now minus the first load; its first "before" is it
+restated AS (  -- changes add up to now minus the first load, whose totals the first "before" has
     SELECT app_id, sum(change_usd) AS usd,
            arg_min(revenue_usd_before + unattributed_revenue_usd_before, restated_at) AS first_usd
     FROM {REVENUE_RESTATEMENTS.name} WHERE report_date = $day GROUP BY app_id
@@ -99,9 +100,7 @@ def write_day(
     _ensure_daily_table(conn)
     # The ledger is read where the connection finds it: in this database, or in PostgreSQL beside
     # a DuckLake catalog (on its search path); created here only if it is nowhere yet.
-    if not conn.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [DELIVERIES.name]
-    ).fetchall():
+    if not has_table(conn, DELIVERIES):
         conn.execute(DELIVERIES.ddl())
     columns = ", ".join(DAILY_REVENUE.column_names)
 

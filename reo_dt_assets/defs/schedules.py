@@ -60,10 +60,10 @@ def within(pulls: list[Pull], left: int | None) -> tuple[list[Pull], list[Pull]]
     """(planned, skipped): the first ``left`` pulls, all of them when there is no budget."""
     if left is None:
         return pulls, []
-    return pulls[: max(left, 0)], pulls[max(left, 0) :]
+    return pulls[:left], pulls[left:]
 
 
-def skipped_note(skipped: list[Pull], spent: int, per_day: int) -> str:
+def skipped_note(skipped: list[Pull], left: int) -> str:
     """What a tick left out for the budget, by age, for the tick's log."""
     ages = Counter(pull.age for pull in skipped)
     by_age = ", ".join(
@@ -71,7 +71,7 @@ def skipped_note(skipped: list[Pull], spent: int, per_day: int) -> str:
         for age, count in sorted(ages.items())
     )
     return (
-        f"DT report budget: {spent} of DT_REPORTS_PER_DAY={per_day} spent today (UTC); "
+        f"DT report budget (DT_REPORTS_PER_DAY): {left} report(s) left today (UTC); "
         f"skipped {len(skipped)} pull(s), oldest ages first: {by_age}"
     )
 
@@ -93,12 +93,10 @@ def daily_revenue_events_schedule(
     today = context.scheduled_execution_time.date()
     pulls = pulls_due(CATALOG, today, pull_ages())
     budget = digital_turbine.budget(Path(storage.data_dir))
-    per_day = budget.budget.per_day if budget is not None else None
-    spent = budget.spent_on(today) if budget is not None and per_day else 0
-    planned, skipped = within(pulls, None if per_day is None else per_day - spent)
+    left = budget.left_on(today) if budget is not None else None
+    planned, skipped = within(pulls, left)
     if skipped:
-        assert per_day is not None
-        note = skipped_note(skipped, spent, per_day)
+        note = skipped_note(skipped, len(planned))
         context.log.warning(note)
         if not planned:
             yield dg.SkipReason(note)

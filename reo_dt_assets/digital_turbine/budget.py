@@ -75,6 +75,11 @@ class ReportBudget:
             ).fetchall()
         return int(count)
 
+    def left_on(self, day: dt.date) -> int | None:
+        """Report requests the UTC ``day`` has left (None: no daily budget)."""
+        per_day = self.budget.per_day
+        return None if per_day is None else max(per_day - self.spent_on(day), 0)
+
     def take(self, what: str) -> None:
         """Count one report request now, once the budget allows it: wait for the minute's next
         slot; ``BudgetSpentError`` once the day's are spent."""

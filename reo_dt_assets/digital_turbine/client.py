@@ -3,7 +3,7 @@
 It owns the whole exchange for one report: an OAuth2 client-credentials token (cached, refreshed
 once on ``401 invalid_token``), the report request, polling of the pre-signed URL until the CSV
 is there, and the streamed download (written atomically by ``raw.write_atomically``). Every
-request classifies its answer into an ``retry.Outcome`` and runs under the shared retry
+request classifies its answer into a ``retry.Outcome`` and runs under the shared retry
 policy; every documented error is mapped to an exception that says what to do. The client
 secret, the token and the pre-signed URL's query string never leave this module: errors and
 logs carry the URL without its query and nothing else.

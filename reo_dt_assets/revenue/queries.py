@@ -118,6 +118,14 @@ def raw_totals(path: Path) -> Totals:
     return Totals(int(row[0]), int(row[1] or 0), float(row[2] or 0))
 
 
+def has_table(conn: duckdb.DuckDBPyConnection, table: Table) -> bool:
+    """Whether ``table`` is reachable on the connection (the ledger may not exist yet, or live in
+    PostgreSQL beside a DuckLake catalog, on the search path)."""
+    return bool(
+        conn.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [table.name]).fetchall()
+    )
+
+
 def last_load_restatement(
     conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
 ) -> Restatement | None:
@@ -143,9 +151,7 @@ def delivered_events(
 ) -> DeliveredEvents:
     """The partition's delivered events, and those a reload made stale (their user's revenue
     moved by a cent or more, or the user is gone); none while there is no ledger yet."""
-    if not conn.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [DELIVERIES.name]
-    ).fetchall():
+    if not has_table(conn, DELIVERIES):
         return DeliveredEvents(0, 0)
     [(delivered, stale)] = conn.execute(
         f"""

@@ -70,10 +70,13 @@ def test_the_minute_waits_and_the_day_refuses(tmp_path: Path) -> None:
 
 
 TAKER = """
-import sys
+import sys, time
 from pathlib import Path
 from reo_dt_assets.digital_turbine.budget import Budget, BudgetSpentError, ReportBudget
 budget = ReportBudget(Path(sys.argv[1]), Budget(per_day=int(sys.argv[2])))
+print("ready", flush=True)
+while not Path(sys.argv[1] + ".go").exists():  # every taker starts at once
+    time.sleep(0.001)
 taken = refused = 0
 for n in range(int(sys.argv[3])):
     try:
@@ -89,14 +92,19 @@ def test_concurrent_processes_never_take_more_than_the_day(tmp_path: Path) -> No
     path = tmp_path / FILE_NAME
     takers = [
         subprocess.Popen(
-            [sys.executable, "-c", TAKER, str(path), "25", "20"], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", TAKER, str(path), "150", "100"],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(3)
     ]
+    for taker in takers:
+        assert taker.stdout is not None and taker.stdout.readline() == "ready\n"
+    Path(f"{path}.go").touch()
     counts = [tuple(map(int, taker.communicate(timeout=120)[0].split())) for taker in takers]
-    assert sum(taken for taken, _ in counts) == 25
-    assert sum(refused for _, refused in counts) == 35
-    assert ReportBudget(path, Budget()).spent_on(dt.datetime.now(dt.UTC).date()) == 25
+    assert sum(taken for taken, _ in counts) == 150
+    assert sum(refused for _, refused in counts) == 150
+    assert ReportBudget(path, Budget()).spent_on(dt.datetime.now(dt.UTC).date()) == 150
 
 
 def _catalog(apps: int):

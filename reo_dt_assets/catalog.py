@@ -21,7 +21,14 @@ DT_FIRST_DATE = dt.date(2020, 2, 16)
 
 APP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
-_APP_KEYS = {"app_id", "product_id", "activity_type", "environment", "start_date"}
+_APP_KEYS = {
+    "app_id",
+    "product_id",
+    "activity_type",
+    "environment",
+    "start_date",
+    "correction_activity_type",
+}
 _TOP_KEYS = {"apps", "start_date", "start_days_ago"}
 
 
@@ -36,6 +43,8 @@ class App:
     activity_type: str
     environment: str | None = None
     start_date: dt.date | None = None
+    #: Opt-in: a delivered user whose revenue a later pull moved gets one event of this type.
+    correction_activity_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,13 +138,21 @@ def parse_catalog(
         if any(app.app_id == app_id for app in apps):
             raise CatalogError(f"{where}: app_id is listed twice")
         start = entry.get("start_date")
+        activity_type = _text(entry, "activity_type", where, required=True) or ""
+        correction = _text(entry, "correction_activity_type", where, required=False)
+        if correction == activity_type:
+            raise CatalogError(
+                f"{where}: 'correction_activity_type' must differ from 'activity_type' "
+                f"({activity_type!r}), or Reo.Dev counts a correction as the day's usage"
+            )
         apps.append(
             App(
                 app_id=app_id,
                 product_id=_text(entry, "product_id", where, required=True) or "",
-                activity_type=_text(entry, "activity_type", where, required=True) or "",
+                activity_type=activity_type,
                 environment=_text(entry, "environment", where, required=False),
                 start_date=_date(start, f"{where}: 'start_date'") if start is not None else None,
+                correction_activity_type=correction,
             )
         )
     if "start_date" in document and "start_days_ago" in document:

@@ -130,10 +130,12 @@ DELIVERIES = Table(
         Column("last_error", "VARCHAR", "why it is not delivered (or was rejected)", nullable=True),
         Column("payload_hash", "VARCHAR", "sha256 of the payload JSON"),
         Column("payload", "VARCHAR", "the payload JSON as built"),
-        Column("revenue_usd", "DOUBLE", "revenue the event carries"),
+        Column("revenue_usd", "DOUBLE", "revenue the event carries (a correction: the change)"),
         Column("created_at", "TIMESTAMP", "first built (UTC)"),
         Column("updated_at", "TIMESTAMP", "last changed (UTC)"),
         Column("delivered_at", "TIMESTAMP", "confirmed by Reo.Dev (UTC)", nullable=True),
+        # Added after the first release: null in older rows, which are all usage events.
+        Column("kind", "VARCHAR", "usage, or correction of a delivered usage", nullable=True),
     ),
 )
 

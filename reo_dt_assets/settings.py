@@ -85,6 +85,10 @@ REO_DT_LOAD_MEMORY_MB = Tunable("REO_DT_LOAD_MEMORY_MB", 1024)
 REO_DT_DUCKDB_MEMORY_MB = Tunable("REO_DT_DUCKDB_MEMORY_MB", 256)
 #: A reload that moves a day whose events were delivered by more than this % is a warning.
 REO_DT_RESTATEMENT_WARN_PCT = Tunable("REO_DT_RESTATEMENT_WARN_PCT", 10.0)
+#: An app with a correction_activity_type corrects a delivered user whose revenue moved by more
+#: than both of these (USD, and % of what Reo.Dev was told).
+REO_CORRECTION_MIN_USD = Tunable("REO_CORRECTION_MIN_USD", 0.01)
+REO_CORRECTION_MIN_PCT = Tunable("REO_CORRECTION_MIN_PCT", 10.0)
 
 
 def dt_reporting_base_url() -> str:

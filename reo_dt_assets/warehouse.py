@@ -102,6 +102,12 @@ def _open(lake: DuckLake) -> duckdb.DuckDBPyConnection:
             # register its events at once.
             cursor.execute(DELIVERIES.ddl().replace(" DOUBLE", " DOUBLE PRECISION"))
             cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                [DELIVERIES.name],
+            )
+            for statement in DELIVERIES.added_columns([name for (name,) in cursor.fetchall()]):
+                cursor.execute(statement)
+            cursor.execute(
                 f"CREATE UNIQUE INDEX IF NOT EXISTS {DELIVERIES.name}_key "
                 f"ON {DELIVERIES.name} ({', '.join(DELIVERIES.key)})"
             )

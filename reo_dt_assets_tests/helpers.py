@@ -24,6 +24,7 @@ from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, DTSandbox
 from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
+from reo_dt_assets.schema import DELIVERIES
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "reo_dt_assets_tests"  # and its apps.toml: the sandbox apps from a fixed day
@@ -127,6 +128,11 @@ def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str | None, str]:
     """The step key and the message of the run's one step failure."""
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     return failure.step_key, str(failure.event_specific_data)
+
+
+#: The ledger as releases before correction events created it (no ``kind`` column).
+FIRST_LEDGER_DDL = DELIVERIES.ddl().replace(",\n    kind VARCHAR", "")
+assert DELIVERIES.ddl() != FIRST_LEDGER_DDL
 
 
 def file_ledger(path: Path) -> DeliveryLedger:

@@ -17,6 +17,7 @@ def test_repository_catalog_loads_with_dts_window() -> None:
     assert catalog.start_date in {day - dt.timedelta(days=10) for day in (before, after)}
     assert catalog.app("148721").environment == "PRODUCTION"
     assert catalog.app("203945").environment is None
+    assert catalog.app("203945").correction_activity_type is None  # corrections: opt-in
 
 
 def test_start_days_ago_moves_with_today() -> None:
@@ -47,6 +48,8 @@ def _app(**fields: object) -> dict:
         (_app(start_date="tomorrow"), "is not a YYYY-MM-DD date"),
         (_app(colour="red"), "unknown keys ['colour']"),
         ({"product_id": "p"}, "'app_id' is required"),
+        (_app(correction_activity_type="A"), "'correction_activity_type' must differ"),
+        (_app(correction_activity_type=" "), "'correction_activity_type' must be a non-empty"),
     ],
 )
 def test_bad_entries_name_the_entry(entry: dict, expected: str) -> None:

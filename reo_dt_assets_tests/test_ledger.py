@@ -8,8 +8,9 @@ from pathlib import Path
 import duckdb
 
 from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.reo.ledger import SUPERSEDED
 from reo_dt_assets.reo.sender import SendResult
-from reo_dt_assets_tests.helpers import file_ledger
+from reo_dt_assets_tests.helpers import FIRST_LEDGER_DDL, file_ledger
 
 DAY = dt.date(2026, 11, 20)
 
@@ -66,3 +67,36 @@ def test_a_delivered_event_is_never_downgraded(tmp_path: Path) -> None:
     ledger.record([SendResult("e1", True, 1, 200, None)])
     ledger.record([SendResult("e1", False, 1, 503, "late duplicate failure")])
     assert _rows(path)["e1"][0] == "delivered"
+
+
+def test_a_correction_not_delivered_is_superseded_until_registered_again(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.duckdb"
+    ledger = file_ledger(path)
+    corrections = [
+        BuiltEvent(f"c{n}", f"user{n}", 0.5, {"event_id": f"c{n}"}, kind="correction")
+        for n in (1, 2)
+    ]
+    ledger.register(DAY, "1", [_event(1), *corrections], rejected={})
+    ledger.record([SendResult("c1", True, 1, 200, None)])
+    ledger.supersede_corrections(DAY, "1")
+    rows = _rows(path)
+    assert rows["c1"][0] == "delivered" and rows["e1"][0] == "pending"  # only corrections
+    assert rows["c2"][0] == "rejected" and rows["c2"][3] == SUPERSEDED
+    again = ledger.register(DAY, "1", corrections[1:], rejected={})  # still due: pending again
+    assert [event_id for event_id, _ in again.to_send] == ["c2"]
+    assert _rows(path)["c2"][0] == "pending"
+
+
+def test_a_ledger_of_an_earlier_release_gains_the_kind_column(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(FIRST_LEDGER_DDL)
+        conn.execute(
+            "INSERT INTO reo_event_deliveries VALUES ('e0', ?, '1', 'user0', 'delivered', 1, "
+            "200, NULL, 'h', '{}', 1.0, now(), now(), now())",
+            [DAY],
+        )
+    ledger = file_ledger(path)
+    ledger.register(DAY, "1", [_event(1)], rejected={})
+    kinds = {event.event_id: event.kind for event in ledger.partition_events(DAY, "1")}
+    assert kinds == {"e0": "usage", "e1": "usage"}

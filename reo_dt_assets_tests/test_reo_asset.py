@@ -26,7 +26,7 @@ from reo_dt_assets.revenue.store import event_users
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import DELIVERIES
-from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
+from reo_dt_assets_tests.helpers import FIRST_LEDGER_DDL, all_resources, step_failure, wait_for
 
 DAY = dt.date(2026, 11, 20)
 APP = "148721"
@@ -483,7 +483,7 @@ def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
             activity_type="AD_REVENUE",
             environment="PRODUCTION",
         ).events
-        conn.execute(DELIVERIES.ddl())
+        conn.execute(FIRST_LEDGER_DDL)
         for n, event in enumerate(users):
             text = f"{APP}|{DAY}|{event.user_key}|AD_REVENUE"
             legacy = hashlib.sha256(text.encode()).hexdigest()[:32]  # that release's event_id

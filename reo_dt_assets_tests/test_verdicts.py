@@ -52,9 +52,13 @@ def test_revenue_beyond_the_tolerance_fails() -> None:
 
 
 def _event(
-    status: str, error: str | None = None, revenue: float = 1.0, payload: str = ""
+    status: str,
+    error: str | None = None,
+    revenue: float = 1.0,
+    payload: str = "",
+    kind: str = "usage",
 ) -> LedgerEvent:
-    return LedgerEvent("e", status, error, payload or GOOD_PAYLOAD, revenue)
+    return LedgerEvent("e", status, error, payload or GOOD_PAYLOAD, revenue, kind)
 
 
 def test_events_verdicts() -> None:
@@ -98,3 +102,14 @@ def test_report_columns_verdict(tmp_path: Path) -> None:
     path.write_bytes(b"")
     assert "is empty" in (report_columns_verdict(path).description or "")
     assert "does not exist" in (report_columns_verdict(tmp_path / "x.csv").description or "")
+
+
+def test_corrections_add_their_change_unless_superseded() -> None:
+    usage = _event("delivered", revenue=1.0)
+    told = _event("delivered", revenue=0.5, kind="correction")
+    superseded = _event("rejected", "superseded", revenue=0.25, kind="correction")
+    checks = _by_check(events_verdicts([usage, told, superseded], 1, 1.5))
+    assert checks["revenue_matches_user_revenue"].passed
+    # A user counts once, whatever corrections it got: two usage users are still short of three.
+    accounted = _by_check(events_verdicts([usage, told, told], 2, 1.0))["every_event_accounted_for"]
+    assert not accounted.passed and accounted.metadata["usage_events"] == 1

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from reo_dt_assets.revenue.queries import has_table
+from reo_dt_assets.revenue.queries import ensure_table
 from reo_dt_assets.revenue.store import ensure_tables
 from reo_dt_assets.schema import (
     DAILY_REVENUE,
@@ -36,7 +36,8 @@ users AS (
 ledger AS (
     SELECT app_id, count(*) AS events,
            count(*) FILTER (WHERE status = 'delivered') AS events_delivered
-    FROM {DELIVERIES.name} WHERE report_date = $day GROUP BY app_id
+    FROM {DELIVERIES.name} WHERE report_date = $day AND coalesce(kind, 'usage') = 'usage'
+    GROUP BY app_id
 ),
 previous AS (
     SELECT app_id, revenue_usd, users FROM {DAILY_REVENUE.name}
@@ -72,21 +73,6 @@ ORDER BY a.app_id
 """
 
 
-def _ensure_daily_table(conn: duckdb.DuckDBPyConnection) -> None:
-    """The table, with the columns later releases added to one an earlier release created."""
-    conn.execute(DAILY_REVENUE.ddl())
-    existing = [
-        name
-        for (name,) in conn.execute(
-            "SELECT column_name FROM duckdb_columns() "
-            "WHERE table_name = ? AND database_name = current_database()",
-            [DAILY_REVENUE.name],
-        ).fetchall()
-    ]
-    for statement in DAILY_REVENUE.added_columns(existing):
-        conn.execute(statement)
-
-
 def write_day(
     conn: duckdb.DuckDBPyConnection,
     day: dt.date,
@@ -97,11 +83,10 @@ def write_day(
     """Replace ``day``'s rows for the catalog apps ``app_ids``; return them. On a DuckLake
     catalog, again if a concurrent writer's commit conflicts with it (logged to ``log``)."""
     ensure_tables(conn)
-    _ensure_daily_table(conn)
+    ensure_table(conn, DAILY_REVENUE)
     # The ledger is read where the connection finds it: in this database, or in PostgreSQL beside
     # a DuckLake catalog (on its search path); created here only if it is nowhere yet.
-    if not has_table(conn, DELIVERIES):
-        conn.execute(DELIVERIES.ddl())
+    ensure_table(conn, DELIVERIES)
     columns = ", ".join(DAILY_REVENUE.column_names)
 
     def replace() -> pl.DataFrame:
@@ -121,7 +106,7 @@ def same_weekday_history(
     conn: duckdb.DuckDBPyConnection, day: dt.date, weeks: int = 4
 ) -> pl.DataFrame:
     """Loaded rows of the same weekday over the ``weeks`` weeks before ``day``."""
-    _ensure_daily_table(conn)
+    ensure_table(conn, DAILY_REVENUE)
     days = [day - dt.timedelta(weeks=n) for n in range(1, weeks + 1)]
     return conn.sql(
         f"SELECT report_date, app_id, users, revenue_usd FROM {DAILY_REVENUE.name} "
@@ -131,7 +116,7 @@ def same_weekday_history(
 
 
 def day_rows(conn: duckdb.DuckDBPyConnection, day: dt.date) -> pl.DataFrame:
-    _ensure_daily_table(conn)
+    ensure_table(conn, DAILY_REVENUE)
     return conn.sql(
         f"SELECT * FROM {DAILY_REVENUE.name} WHERE report_date = ? ORDER BY app_id", params=[day]
     ).pl()

@@ -23,6 +23,7 @@ from reo_dt_assets.digital_turbine.budget import Budget, ReportBudget
 from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY as DT_DEFAULT_RETRY
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.reo.client import ReoClient
+from reo_dt_assets.reo.corrections import Thresholds
 from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.schema import Table
 from reo_dt_assets.warehouse import DuckLake, lake_connection, qualified
@@ -165,6 +166,22 @@ class ReoResource(dg.ConfigurableResource):
         description="event_id on the wire: a JSON integer (Reo.Dev's examples and client) or "
         "the same number as a decimal string (the document's table).",
     )
+
+    correction_min_usd: float = Field(
+        default=settings.REO_CORRECTION_MIN_USD.value(),
+        description="An app with a correction_activity_type corrects a delivered user whose "
+        "revenue moved by more than this many USD (and correction_min_pct).",
+        ge=0,
+    )
+    correction_min_pct: float = Field(
+        default=settings.REO_CORRECTION_MIN_PCT.value(),
+        description="... and by more than this % of what Reo.Dev was told (from zero: any).",
+        ge=0,
+    )
+
+    @property
+    def correction_thresholds(self) -> Thresholds:
+        return Thresholds(self.correction_min_usd, self.correction_min_pct)
 
     @contextmanager
     def client(self, log: logging.Logger) -> Iterator[ReoClient]:

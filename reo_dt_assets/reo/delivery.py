@@ -31,6 +31,7 @@ PREVIEW = 5
 @dataclass
 class DeliveryOutcome:
     built: int = 0
+    corrections: int = 0  # of the built events, corrections of delivered users (opt-in)
     rejected: int = 0
     already_delivered: int = 0
     to_send: int = 0
@@ -82,6 +83,7 @@ def deliver(
                 date, app_id, chunk.events, rejected, pending_note=pending_note
             )
             outcome.built += len(chunk.events)
+            outcome.corrections += sum(e.kind == "correction" for e in chunk.events)
             outcome.rejected += len(rejected)
             outcome.already_delivered += registered.already_delivered
             outcome.to_send += len(registered.to_send)

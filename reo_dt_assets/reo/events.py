@@ -106,8 +106,9 @@ def read_directory(
 class BuiltEvent:
     event_id: str
     user_key: str
-    revenue_usd: float
+    revenue_usd: float  # a correction: the change it tells
     payload: dict[str, Any]
+    kind: str = "usage"  # or "correction" (``reo.corrections``)
 
 
 @dataclass

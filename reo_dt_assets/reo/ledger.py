@@ -37,10 +37,12 @@ import polars as pl
 
 from reo_dt_assets.reo.events import LEGACY_EVENT_ID, BuiltEvent, upgraded_event_id
 from reo_dt_assets.reo.sender import SendResult
+from reo_dt_assets.revenue.queries import ensure_table
 from reo_dt_assets.schema import DELIVERIES
 from reo_dt_assets.transactions import staged_transaction
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+SUPERSEDED = "superseded: the day was loaded again before this correction was delivered"
 
 
 def payload_json(payload: dict[str, Any]) -> str:
@@ -64,6 +66,7 @@ class LedgerEvent:
     last_error: str | None
     payload: str  # JSON
     revenue_usd: float
+    kind: str  # usage or correction
 
 
 class DeliveryLedger:
@@ -94,6 +97,7 @@ class DeliveryLedger:
                 "last_error": [rejected.get(e.event_id, pending_note) for e in built],
                 "payload": [payload_json(e.payload) for e in built],
                 "revenue_usd": [e.revenue_usd for e in built],
+                "kind": [e.kind for e in built],
             },
             schema={
                 "event_id": pl.String,
@@ -102,6 +106,7 @@ class DeliveryLedger:
                 "last_error": pl.String,
                 "payload": pl.String,
                 "revenue_usd": pl.Float64,
+                "kind": pl.String,
             },
         ).with_columns(
             payload_hash=pl.col("payload").map_batches(
@@ -110,7 +115,7 @@ class DeliveryLedger:
             )
         )
         with self._connect() as conn:
-            conn.execute(DELIVERIES.ddl())
+            ensure_table(conn, DELIVERIES)
             with staged_transaction(conn, "staged_events", staged):
                 conn.execute(
                     f"""UPDATE {DELIVERIES.name} AS l SET status = s.status,
@@ -124,7 +129,7 @@ class DeliveryLedger:
                 conn.execute(
                     f"""INSERT INTO {DELIVERIES.name}
                     SELECT s.event_id, $date, $app, s.user_key, s.status, 0, NULL, s.last_error,
-                           s.payload_hash, s.payload, s.revenue_usd, $now, $now, NULL
+                           s.payload_hash, s.payload, s.revenue_usd, $now, $now, NULL, s.kind
                     FROM staged_events s
                     WHERE NOT EXISTS (
                         SELECT 1 FROM {DELIVERIES.name} l WHERE l.event_id = s.event_id)""",
@@ -148,7 +153,7 @@ class DeliveryLedger:
         """Rewrite the partition's legacy 32-hex ids to today's ids, in one transaction;
         return how many there were."""
         with self._connect() as conn:
-            conn.execute(DELIVERIES.ddl())
+            ensure_table(conn, DELIVERIES)
             legacy = [
                 old
                 for (old,) in conn.execute(
@@ -170,6 +175,19 @@ class DeliveryLedger:
                     FROM upgraded_ids u WHERE l.event_id = u.old"""
                 )
         return len(legacy)
+
+    def supersede_corrections(self, date: dt.date, app_id: str) -> None:
+        """Reject the partition's corrections not yet delivered, saying why: a new load decides
+        which are still due (``reo.corrections``), and ``register`` makes those pending again."""
+        with self._connect() as conn:
+            ensure_table(conn, DELIVERIES)
+            conn.execute(
+                f"""UPDATE {DELIVERIES.name} SET status = 'rejected', last_error = $why,
+                    updated_at = $now
+                WHERE report_date = $date AND app_id = $app AND kind = 'correction'
+                  AND status NOT IN ('delivered', 'rejected')""",
+                {"why": SUPERSEDED, "now": _now(), "date": date, "app": app_id},
+            )
 
     def record(self, results: list[SendResult]) -> None:
         """Write a batch of send results in one transaction."""
@@ -225,7 +243,8 @@ class DeliveryLedger:
             if not count:
                 return
             rows = self._partition_query(
-                "SELECT event_id, status, last_error, payload, revenue_usd",
+                "SELECT event_id, status, last_error, payload, revenue_usd, "
+                "coalesce(kind, 'usage')",
                 date,
                 app_id,
                 "AND event_id BETWEEN ? AND ? ORDER BY event_id",
@@ -249,7 +268,7 @@ class DeliveryLedger:
         params: list[Any] | None = None,
     ) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
-            conn.execute(DELIVERIES.ddl())
+            ensure_table(conn, DELIVERIES)
             return conn.execute(
                 f"{select} FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? {tail}",
                 [date, app_id, *(params or [])],

@@ -16,13 +16,17 @@ def events_verdicts(
     events: Iterable[LedgerEvent], users_with_user_id: int, user_id_revenue_usd: float
 ) -> list[CheckVerdict]:
     """Payload contract, every event accounted for, revenue equal to ``user_revenue``'s; one
-    pass over the events (a partition may hold a million)."""
-    count, invalid_count, unaccounted_count, total = 0, 0, 0, 0.0
+    pass over the events (a partition may hold a million). The revenue is the usage events'
+    plus the changes of the corrections not superseded (``reo.corrections``)."""
+    count, usage, invalid_count, unaccounted_count, total = 0, 0, 0, 0, 0.0
     invalid: list[str] = []
     unaccounted: list[str] = []
     for event in events:
         count += 1
-        total += event.revenue_usd
+        if event.kind == "usage":
+            usage += 1
+        if event.kind == "usage" or event.status != "rejected":
+            total += event.revenue_usd
         if event.status != "rejected" and (problems := payload_problems(json.loads(event.payload))):
             invalid_count += 1
             if len(invalid) < 10:
@@ -44,9 +48,10 @@ def events_verdicts(
         ),
         CheckVerdict(
             "every_event_accounted_for",
-            not unaccounted_count and count >= users_with_user_id,
+            not unaccounted_count and usage >= users_with_user_id,
             metadata={
                 "ledger_events": count,
+                "usage_events": usage,
                 "users_with_user_id": users_with_user_id,
                 "unaccounted_count": unaccounted_count,
                 "unaccounted": ", ".join(unaccounted) or "none",
@@ -59,7 +64,8 @@ def events_verdicts(
             if matches
             else (
                 "events carry a different revenue than user_revenue: the day was re-pulled with "
-                "changed revenue after its events were delivered (they are not re-sent)"
+                "changed revenue after its events were delivered (they are not re-sent; an app "
+                "with a correction_activity_type sends corrections past its thresholds)"
             ),
             {
                 "events_revenue_usd": round(total, 6),

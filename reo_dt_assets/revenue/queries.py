@@ -126,6 +126,23 @@ def has_table(conn: duckdb.DuckDBPyConnection, table: Table) -> bool:
     )
 
 
+def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Create ``table`` where the connection finds none, or add the columns later releases gave
+    it to the one an earlier release created (the ledger in PostgreSQL is migrated when the
+    catalog opens: ``warehouse``)."""
+    if not has_table(conn, table):
+        conn.execute(table.ddl())
+        return
+    existing = [
+        name
+        for (name,) in conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table.name]
+        ).fetchall()
+    ]
+    for statement in table.added_columns(existing):
+        conn.execute(statement)
+
+
 def last_load_restatement(
     conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
 ) -> Restatement | None:
@@ -149,20 +166,26 @@ class DeliveredEvents:
 def delivered_events(
     conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
 ) -> DeliveredEvents:
-    """The partition's delivered events, and those a reload made stale (their user's revenue
-    moved by a cent or more, or the user is gone); none while there is no ledger yet."""
+    """The partition's delivered usage events, and those a reload made stale: what Reo.Dev was
+    told of the user (the event's revenue plus any delivered corrections) is a cent or more
+    away from the user's revenue now (nothing, if the user is gone); none without a ledger."""
     if not has_table(conn, DELIVERIES):
         return DeliveredEvents(0, 0)
     [(delivered, stale)] = conn.execute(
         f"""
+        WITH told AS (
+            SELECT user_key, sum(revenue_usd) AS revenue_usd
+            FROM {DELIVERIES.name}
+            WHERE report_date = $date AND app_id = $app AND status = 'delivered'
+            GROUP BY user_key
+            HAVING count(*) FILTER (WHERE coalesce(kind, 'usage') = 'usage') > 0
+        )
         SELECT count(*),
-               count(*) FILTER (WHERE u.user_key IS NULL
-                                OR abs(u.revenue_usd - d.revenue_usd) >= 0.005)
-        FROM {DELIVERIES.name} d
+               count(*) FILTER (WHERE abs(coalesce(u.revenue_usd, 0) - t.revenue_usd) >= 0.005)
+        FROM told t
         LEFT JOIN {USER_REVENUE.name} u
-          ON u.report_date = d.report_date AND u.app_id = d.app_id AND u.user_key = d.user_key
-        WHERE d.report_date = ? AND d.app_id = ? AND d.status = 'delivered'
+          ON u.report_date = $date AND u.app_id = $app AND u.user_key = t.user_key
         """,
-        [date, app_id],
+        {"date": date, "app": app_id},
     ).fetchall()
     return DeliveredEvents(int(delivered), int(stale))

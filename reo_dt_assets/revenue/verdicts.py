@@ -82,7 +82,8 @@ def restatement_verdict(
             f"app {moved.app_id} on {moved.report_date}: DT restated the day's revenue by {move}, "
             f"more than {warn_pct:g}%, after {events.delivered:,} of its events were delivered to "
             f"Reo.Dev; {events.stale:,} of them carry a revenue that is now off by a cent or more "
-            "(Reo.Dev has no update: see revenue_restatements for the history)"
+            "(Reo.Dev has no update: an app with a correction_activity_type in the catalog "
+            "sends corrections with its next delivery; revenue_restatements has the history)"
         )
     else:
         description = f"app {moved.app_id} on {moved.report_date} moved by {move}"

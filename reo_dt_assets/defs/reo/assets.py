@@ -1,6 +1,7 @@
 """The ``reo_usage_events`` asset: a partition's events, delivered through ``reo.delivery``."""
 
 from functools import partial
+from itertools import chain
 from typing import Any
 
 import dagster as dg
@@ -14,6 +15,7 @@ from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.progress import peak_rss_mib
+from reo_dt_assets.reo.corrections import correction_chunks
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
 from reo_dt_assets.reo.ledger import DeliveryLedger
@@ -54,7 +56,9 @@ def reo_usage_events(
     ``reo_event_deliveries`` records it and marks it delivered only after Reo.Dev confirms, so a
     re-run sends only what is not yet delivered. Users known only by a device ID are counted,
     not sent. Events are read, built, registered and sent a chunk at a time, at the pace
-    Reo.Dev's answers allow. The asset fails if any event is left undelivered.
+    Reo.Dev's answers allow. An app with a ``correction_activity_type`` also gets one
+    correction event per delivered user whose revenue a later pull moved (``reo.corrections``).
+    The asset fails if any event is left undelivered.
     """
     date, app_id = report_of(context.partition_key)
     app = CATALOG.app(app_id)
@@ -84,6 +88,20 @@ def reo_usage_events(
         )
         for users in event_user_chunks(duckdb.get_connection, date, app_id, CHUNK_USERS)
     )
+    if app.correction_activity_type:
+        chunks = chain(
+            chunks,
+            correction_chunks(
+                ledger,
+                duckdb.get_connection,
+                date=date,
+                app_id=app_id,
+                activity_type=app.correction_activity_type,
+                thresholds=reo.correction_thresholds,
+                event_id_type=reo.event_id_type,
+                chunk=CHUNK_USERS,
+            ),
+        )
     deliver_partition = partial(
         deliver, chunks, ledger, date=date, app_id=app_id, log=context.log, expected=expected
     )
@@ -94,6 +112,7 @@ def reo_usage_events(
             outcome = deliver_partition(client)
     metadata: dict[str, Any] = {
         "built": outcome.built,
+        "corrections_built": outcome.corrections,
         "already_delivered": outcome.already_delivered,
         "rejected": outcome.rejected,
         "device_only_skipped": outcome.device_only_users,

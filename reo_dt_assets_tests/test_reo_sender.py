@@ -8,6 +8,9 @@ holds, a STOP leaves every event with one result, and the worker target is plain
 from __future__ import annotations
 
 import datetime as dt
+import platform
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 import pytest
 
 from reo_dt_assets.reo.pace import Answer, Pace
-from reo_dt_assets.reo.sender import Health, Sender, SendResult, StopKind
+from reo_dt_assets.reo.sender import MALLOC_ARENAS, Health, Sender, SendResult, StopKind
 from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict
 
 RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.001)
@@ -288,3 +291,42 @@ def test_an_outage_longer_than_the_limit_stops_saying_since_when() -> None:
     stop = health.check(65.0)
     assert stop is not None and stop.kind is StopKind.UNAVAILABLE
     assert stop.since == WALL and "unavailable since 2026-12-01 09:30:00 UTC" in stop.reason
+
+
+ARENAS = """
+import ctypes, sys, threading
+from reo_dt_assets.reo.sender import Sender
+from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict
+
+def attempt(payload):
+    ballast = [bytearray(4096) for _ in range(200)]  # malloc's, not Python's small-object pool
+    return Outcome(Verdict.DONE, len(ballast))
+
+events = [(str(n), {"n": n}) for n in range(2000)]
+if sys.argv[1] == "sender":
+    Sender(attempt, max_concurrency=16, retry=RetryPolicy(attempts=1)).run(events, lambda b: None)
+else:  # the same threads, without the sender
+    work = lambda: [attempt(None) for _ in range(100)]
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+libc = ctypes.CDLL(None)
+libc.open_memstream.restype = ctypes.c_void_p
+buffer, size = ctypes.c_char_p(), ctypes.c_size_t()
+stream = ctypes.c_void_p(libc.open_memstream(ctypes.byref(buffer), ctypes.byref(size)))
+libc.malloc_info(0, stream)
+libc.fclose(stream)
+print(buffer.value.decode().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+def test_the_senders_threads_share_a_few_malloc_arenas() -> None:
+    def arenas(mode: str) -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", ARENAS, mode], capture_output=True, text=True, check=True
+        )
+        return int(run.stdout)
+
+    assert arenas("threads") > MALLOC_ARENAS  # what glibc does by itself
+    assert arenas("sender") <= MALLOC_ARENAS

@@ -20,9 +20,11 @@ away longer than the outage limit.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import heapq
 import itertools
+import platform
 import random
 import re
 import threading
@@ -36,6 +38,20 @@ from typing import Any
 
 from reo_dt_assets.reo.pace import Answer, Pace
 from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict
+
+#: glibc's ``mallopt`` parameter for the most malloc arenas a process may create.
+M_ARENA_MAX = -8
+#: Arenas the process may have once senders start: glibc otherwise gives each new thread that
+#: allocates an arena of its own, up to 8 per core, and each keeps its freed memory (measured at
+#: 200,000 events: the delivery's steady RSS 330 -> 280 MiB, its peak 499 -> 447 MiB).
+MALLOC_ARENAS = 2
+
+
+def share_malloc_arenas() -> None:
+    """Cap the process's glibc malloc arenas at ``MALLOC_ARENAS`` (the threads started after
+    share them; arenas that exist stay). Nothing on another C library."""
+    if platform.libc_ver()[0] == "glibc":
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
 @dataclass(frozen=True)
@@ -280,6 +296,7 @@ class Sender:
         """
         self._source = iter(events)
         self._workers_alive = self.max_concurrency
+        share_malloc_arenas()
         threads = [
             threading.Thread(target=self._worker, args=(number,), daemon=True)
             for number in range(self.max_concurrency)

@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -23,6 +23,15 @@ from reo_dt_assets.dev import PROJECT, dagster_dev_command, dagster_dev_env, pre
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
 from reo_dt_assets_tests.helpers import wait_for
+
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+  }
+}"""
 
 
 def free_port() -> int:
@@ -112,8 +121,22 @@ def alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
 
 
 class Deployment:
-    def __init__(self, url: str, home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox):
-        self.url, self.home, self.data, self.dt, self.reo = url, home, data, dt, reo
+    def __init__(
+        self,
+        home: Path,
+        data: Path,
+        dt: DTSandbox,
+        reo: ReoSandbox,
+        start: Callable[[], tuple[str, subprocess.Popen]],
+    ):
+        self.home, self.data, self.dt, self.reo, self._start = home, data, dt, reo, start
+        self.url, self.process = start()
+
+    def restart(self) -> None:
+        """``dagster dev`` stopped (webserver, daemon, code server) and started again on the
+        same instance, sandboxes and environment: a daemon restart."""
+        stop_group(self.process)
+        self.url, self.process = self._start()
 
     def graphql(self, query: str, variables: dict) -> dict:
         response = httpx.post(
@@ -123,6 +146,26 @@ class Deployment:
         body = response.json()
         assert "errors" not in body, body
         return body["data"]
+
+    def launch(self, job: str, partition: str) -> str:
+        """Launch ``job`` on ``partition`` through the webserver; the run's id."""
+        launched = self.graphql(
+            LAUNCH_RUN,
+            {
+                "params": {
+                    "selector": {
+                        "repositoryLocationName": "reo_dt_assets",
+                        "repositoryName": "__repository__",
+                        "jobName": job,
+                    },
+                    "executionMetadata": {
+                        "tags": [{"key": "dagster/partition", "value": partition}]
+                    },
+                }
+            },
+        )["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]["runId"]
 
 
 def sandbox_env(home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox) -> dict[str, str]:
@@ -147,34 +190,44 @@ def deployment(
     monkeypatch: pytest.MonkeyPatch,
     *,
     reo_faults: ReoFaults | None = None,
+    dt_faults: DTFaults | None = None,
     environment: dict[str, str] | None = None,
 ) -> Iterator[Deployment]:
     """``dagster dev`` on a free port and a fresh ``DAGSTER_HOME`` with the project's
     ``dagster.yaml`` (or one the test wrote there first), both sandboxes, ``REO_DT_DATA_DIR`` in
-    ``tmp_path``; the whole ``dagster dev`` process group is stopped on exit. The log must be
-    free of tracebacks."""
+    ``tmp_path``; the whole ``dagster dev`` process group is stopped on exit. The log (of every
+    start, when restarted) must be free of tracebacks."""
     home, data, log = tmp_path / "home", tmp_path / "data", tmp_path / "dagster-dev.log"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     prepare_home(home)
     with (
-        DTSandbox(faults=DTFaults(not_ready_polls=1)) as dt_sandbox,
+        DTSandbox(faults=dt_faults or DTFaults(not_ready_polls=1)) as dt_sandbox,
         ReoSandbox(faults=reo_faults) as reo,
     ):
         env = {**sandbox_env(home, data, dt_sandbox, reo), **(environment or {})}
-        port = free_port()
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                dagster_dev_command("127.0.0.1", port),
-                env=env,
-                cwd=tmp_path,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+
+        def start() -> tuple[str, subprocess.Popen]:
+            port = free_port()
+            with log.open("ab") as output:
+                process = subprocess.Popen(
+                    dagster_dev_command("127.0.0.1", port),
+                    env=env,
+                    cwd=tmp_path,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             url = f"http://127.0.0.1:{port}"
-            wait_for_ui(url, process, log)
-            yield Deployment(url, home, data, dt_sandbox, reo)
+            try:
+                wait_for_ui(url, process, log)
+            except BaseException:
+                stop_group(process)
+                raise
+            return url, process
+
+        running = Deployment(home, data, dt_sandbox, reo, start)
+        try:
+            yield running
         finally:
-            stop_group(process)
+            stop_group(running.process)
         assert b"Traceback" not in log.read_bytes(), log.read_text()[-3000:]

@@ -21,9 +21,8 @@ from reo_dt_assets import alerts, settings
 KINDS = {
     "run_failure": dg.DagsterEventType.RUN_FAILURE,
     "run_success": dg.DagsterEventType.RUN_SUCCESS,
-    "check": dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
-PAGE = 500  # events of a kind read per tick; the rest on the next tick
+PAGE = 200  # ended runs of a kind read per tick; the rest on the next tick
 WILL_RETRY, RETRY_RUN_ID = "dagster/will_retry", "dagster/auto_retry_run_id"
 RETRY_NUMBER, PARTITION, BACKFILL = "dagster/retry_number", "dagster/partition", "dagster/backfill"
 RETRY_GRACE_SECONDS = 600.0  # a run Dagster said it would retry, with no retry launched by then
@@ -54,25 +53,29 @@ def _cause(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     return said or "the run failed (see its log)"
 
 
-def _read(instance: dg.DagsterInstance, state: alerts.AlertState, kind: str) -> list:
-    records = instance.event_log_storage.get_event_records(
-        dg.EventRecordsFilter(event_type=KINDS[kind], after_cursor=state.cursors.get(kind, 0)),
-        limit=PAGE,
-        ascending=True,
-    )
-    if records:
-        state.cursors[kind] = records[-1].storage_id
-    return list(records)
+def _ended_runs(instance: dg.DagsterInstance, state: alerts.AlertState) -> list[tuple[int, str]]:
+    """(storage id, run id) of the runs that ended (failed or succeeded) after the cursor, in
+    order. Run status changes are indexed on every storage (a run-sharded SQLite too), where the
+    storage ids of other events are per run."""
+    ended: list[tuple[int, str]] = []
+    for kind, event_type in KINDS.items():
+        result = instance.fetch_run_status_changes(
+            dg.RunStatusChangeRecordsFilter(event_type, after_storage_id=state.cursors[kind]),
+            limit=PAGE,
+            ascending=True,
+        )
+        if result.records:
+            state.cursors[kind] = result.records[-1].storage_id
+        ended += [(record.storage_id, record.run_id) for record in result.records]
+    return sorted(ended)
 
 
 def _start(instance: dg.DagsterInstance) -> alerts.AlertState:
     """A first tick starts at the end of the event log: history is not news."""
     state = alerts.AlertState()
     for kind, event_type in KINDS.items():
-        latest = instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(event_type=event_type), limit=1, ascending=False
-        )
-        state.cursors[kind] = latest[0].storage_id if latest else 0
+        latest = instance.fetch_run_status_changes(event_type, limit=1, ascending=False)
+        state.cursors[kind] = latest.records[0].storage_id if latest.records else 0
     return state
 
 
@@ -80,24 +83,65 @@ def _run_key(run: dg.DagsterRun) -> str:
     return f"run:{run.tags.get(PARTITION) or run.job_name}"
 
 
-def _observe_runs(
-    context: dg.SensorEvaluationContext, state: alerts.AlertState, jobs: set[str], now: float
+def _observe_checks(
+    instance: dg.DagsterInstance,
+    state: alerts.AlertState,
+    run: dg.DagsterRun,
+    checks: set[dg.AssetCheckKey],
+    now: float,
 ) -> None:
-    instance = context.instance
-    for record in _read(instance, state, "run_failure"):
-        run = instance.get_run_by_id(record.run_id)
-        if run is not None and run.job_name in jobs:
-            state.awaiting.setdefault(run.run_id, now)
-    for record in _read(instance, state, "run_success"):
-        run = instance.get_run_by_id(record.run_id)
-        if run is not None and run.job_name in jobs:
+    """The check evaluations of an ended run: a failure opens an incident (ERROR severity, and
+    WARN with ``REO_DT_ALERT_WARNINGS``), a pass closes one."""
+    ui, warnings = settings.ui_url(), settings.alert_warnings()
+    for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        event = record.dagster_event
+        evaluation = event.event_specific_data if event else None
+        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+            continue
+        if dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name) not in checks:
+            continue
+        partition = evaluation.partition or run.tags.get(PARTITION, "")
+        asset = evaluation.asset_key.to_user_string()
+        notice = alerts.Notice(
+            kind="failed",
+            key=f"check:{asset}/{evaluation.check_name}:{partition}",
+            what=f"check {asset} / {evaluation.check_name}",
+            partition=partition,
+            cause=evaluation.description or "no description",
+            link=f"{ui}/assets/{'/'.join(evaluation.asset_key.path)}?view=checks",
+            at=now,
+            severity=evaluation.severity.value,
+            group=run.tags.get(BACKFILL, ""),
+        )
+        if evaluation.passed:
+            state.passed(notice)
+        elif evaluation.severity == dg.AssetCheckSeverity.ERROR or warnings:
+            state.failed(notice)
+
+
+def _observe(context: dg.SensorEvaluationContext, state: alerts.AlertState, now: float) -> None:
+    """Runs of the project's jobs that ended: their checks, then the run itself. A failed run
+    waits in ``awaiting`` while Dagster will retry it; a success closes its partition's run
+    incident."""
+    instance, repository = context.instance, context.repository_def
+    assert repository is not None
+    jobs = {job.name for job in repository.get_all_jobs()}
+    checks = set(repository.asset_graph.asset_check_keys)
+    for _, run_id in _ended_runs(instance, state):
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.job_name not in jobs:
+            continue
+        _observe_checks(instance, state, run, checks, now)
+        if run.status == dg.DagsterRunStatus.SUCCESS:
             state.succeeded(_run_key(run))
             state.awaiting = {
-                run_id: seen
-                for run_id, seen in state.awaiting.items()
-                if (other := instance.get_run_by_id(run_id)) is None
+                other_id: seen
+                for other_id, seen in state.awaiting.items()
+                if (other := instance.get_run_by_id(other_id)) is None
                 or _run_key(other) != _run_key(run)
             }
+        elif run.status == dg.DagsterRunStatus.FAILURE:
+            state.awaiting.setdefault(run.run_id, now)
     ui = settings.ui_url()
     for run_id, seen in list(state.awaiting.items()):
         run = instance.get_run_by_id(run_id)
@@ -124,41 +168,6 @@ def _observe_runs(
                 group=run.tags.get(BACKFILL, ""),
             )
         )
-
-
-def _observe_checks(
-    context: dg.SensorEvaluationContext,
-    state: alerts.AlertState,
-    checks: set[dg.AssetCheckKey],
-    now: float,
-) -> None:
-    instance, ui, warnings = context.instance, settings.ui_url(), settings.alert_warnings()
-    for record in _read(instance, state, "check"):
-        event = record.event_log_entry.dagster_event
-        evaluation = event.event_specific_data if event else None
-        if not isinstance(evaluation, dg.AssetCheckEvaluation):
-            continue
-        check = dg.AssetCheckKey(evaluation.asset_key, evaluation.check_name)
-        if check not in checks:
-            continue
-        run = instance.get_run_by_id(record.run_id)
-        partition = evaluation.partition or (run.tags.get(PARTITION, "") if run else "")
-        asset = evaluation.asset_key.to_user_string()
-        notice = alerts.Notice(
-            kind="failed",
-            key=f"check:{asset}/{evaluation.check_name}:{partition}",
-            what=f"check {asset} / {evaluation.check_name}",
-            partition=partition,
-            cause=evaluation.description or "no description",
-            link=f"{ui}/assets/{'/'.join(evaluation.asset_key.path)}?view=checks",
-            at=now,
-            severity=evaluation.severity.value,
-            group=run.tags.get(BACKFILL, "") if run else "",
-        )
-        if evaluation.passed:
-            state.passed(notice)
-        elif evaluation.severity == dg.AssetCheckSeverity.ERROR or warnings:
-            state.failed(notice)
 
 
 def _finished_backfills(instance: dg.DagsterInstance, state: alerts.AlertState) -> set[str]:
@@ -190,12 +199,7 @@ def alerts_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         return dg.SkipReason(f"no usable URL in {settings.REO_DT_ALERT_URLS}: nothing sent")
     instance, now = context.instance, time.time()
     state = alerts.AlertState.from_json(context.cursor) if context.cursor else _start(instance)
-    repository = context.repository_def
-    assert repository is not None
-    jobs = {job.name for job in repository.get_all_jobs()}
-    checks = set(repository.asset_graph.asset_check_keys)
-    _observe_runs(context, state, jobs, now)
-    _observe_checks(context, state, checks, now)
+    _observe(context, state, now)
     sent = 0
     outgoing = state.due(
         now,

@@ -147,8 +147,10 @@ class Deployment:
         assert "errors" not in body, body
         return body["data"]
 
-    def launch(self, job: str, partition: str) -> str:
-        """Launch ``job`` on ``partition`` through the webserver; the run's id."""
+    def launch(self, job: str, partition: str, tags: dict[str, str] | None = None) -> str:
+        """Launch ``job`` on ``partition`` (with ``tags``) through the webserver; the run's
+        id."""
+        run_tags = {"dagster/partition": partition, **(tags or {})}
         launched = self.graphql(
             LAUNCH_RUN,
             {
@@ -159,7 +161,7 @@ class Deployment:
                         "jobName": job,
                     },
                     "executionMetadata": {
-                        "tags": [{"key": "dagster/partition", "value": partition}]
+                        "tags": [{"key": key, "value": value} for key, value in run_tags.items()]
                     },
                 }
             },

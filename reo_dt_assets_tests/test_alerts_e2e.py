@@ -3,8 +3,9 @@
 One app's day is refused by the DT sandbox (500 for its report requests): its run fails and is
 retried by the daemon (once: the run's ``dagster/max_retries`` tag); the webhook gets exactly one
 message for it, after the last retry, naming the app, the day and the cause. The day's rollup
-turns the coverage check red: one message. ``dg dev`` is restarted (a daemon restart): nothing is told again. DT serves the day
-again, it is re-run and rolled up again: one "recovered" message. Three messages in all, and the
+turns the coverage check red: one message. ``dg dev`` is restarted (a daemon restart): nothing
+is told again. DT serves the day again, it is re-run and rolled up again: one "recovered"
+message. Three messages in all, and the
 webhook's URL (its token) is in no log, metadata or file of the instance or the data.
 """
 

@@ -2,9 +2,10 @@
 
 Open-source Dagster tells nobody: a failed asset check does not fail its run, so run-failure
 sensors never see it, and ``dagster-slack`` has only a run-failure sensor. So this sensor reads
-three kinds of events after its cursor (run failures, run successes, check evaluations) and
-hands them to ``reo_dt_assets.alerts.AlertState``, which decides what is told and keeps the
-state in the cursor (it survives a daemon restart). A failed run is told only when Dagster will
+the runs of the project's jobs that ended after its cursor (run failures and successes, indexed
+on every instance storage) and the check evaluations of each, and hands them to
+``reo_dt_assets.alerts.AlertState``, which decides what is told and keeps the state in the
+cursor (it survives a daemon restart). A failed run is told only when Dagster will
 not retry it (the ``dagster/will_retry`` tag the instance sets when a run fails, once its retry
 count or a not-retryable failure says so). Destinations are apprise URLs in
 ``REO_DT_ALERT_URLS``, read like a secret; the sensor is on by default when it is set. A
@@ -13,12 +14,14 @@ notices stay pending for the next tick. Sending never touches a run.
 """
 
 import time
+from typing import Literal
 
 import dagster as dg
 
 from reo_dt_assets import alerts, settings
 
-KINDS = {
+RunEnd = Literal[dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS]
+KINDS: dict[str, RunEnd] = {
     "run_failure": dg.DagsterEventType.RUN_FAILURE,
     "run_success": dg.DagsterEventType.RUN_SUCCESS,
 }

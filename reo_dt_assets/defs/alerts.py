@@ -49,8 +49,12 @@ def _cause(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
         error = data.error
         while error is not None and error.cause is not None:
             error = error.cause
-        if error is not None:
-            return f"step {event.step_key}: {error.message.strip()}"
+        if error is not None:  # "module.ErrorClass: what happened" -> what happened
+            said = error.message.strip()
+            prefix = f"{error.cls_name}: " if error.cls_name else ""
+            if prefix and prefix in said:
+                said = said.split(prefix, 1)[1].strip()
+            return f"step {event.step_key}: {said}"
     failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     said = failures[-1].dagster_event.message if failures and failures[-1].dagster_event else ""
     return said or "the run failed (see its log)"

@@ -5,8 +5,9 @@ retried by the daemon (once: the run's ``dagster/max_retries`` tag); the webhook
 message for it, after the last retry, naming the app, the day and the cause. The day's rollup
 turns the coverage check red: one message. ``dg dev`` is restarted (a daemon restart): nothing
 is told again. DT serves the day again, it is re-run and rolled up again: one "recovered"
-message. Three messages in all, and the
-webhook's URL (its token) is in no log, metadata or file of the instance or the data.
+message. Meanwhile a backfill whose four partitions all fail is one summary. Four messages in
+all, and the webhook's URL (its token) is in no log, metadata or file of the instance or the
+data.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from reo_dt_assets_tests.helpers import wait_for
 from reo_dt_assets_tests.webhook import WebhookReceiver
 
 APP, OTHER = "148721", "203945"
+ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
 TOKEN = "T0KEN-e2e-s3cr3t"
 SENSOR_TICKS = """
 query Ticks($selector: SensorSelector!) {
@@ -69,6 +71,9 @@ def test_one_message_per_incident_under_the_daemon(
 ) -> None:
     day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     refused, loaded = f"{APP}|{day}", f"{OTHER}|{day}"
+    # A backfill of two earlier days of both apps, every partition refused: one summary.
+    earlier = [day - dt.timedelta(days=n) for n in (2, 3)]
+    backfilled = [f"{app}|{other_day}" for app in (APP, OTHER) for other_day in earlier]
     with WebhookReceiver() as hook:
         environment = {
             "REO_DT_ALERT_URLS": hook.apprise_url(f"hooks/{TOKEN}"),
@@ -77,7 +82,7 @@ def test_one_message_per_incident_under_the_daemon(
             "REO_DT_UI_URL": "http://dagster.example",
             "DT_RETRY_ATTEMPTS": "1",  # DT's 500 fails the step at once: the run retries
         }
-        faults = DTFaults(not_ready_polls=1, failing_reports=refused)
+        faults = DTFaults(not_ready_polls=1, failing_reports=",".join([refused, *backfilled]))
         with (
             deployment(tmp_path, monkeypatch, dt_faults=faults, environment=environment) as running,
             dg.DagsterInstance.get() as instance,
@@ -88,9 +93,19 @@ def test_one_message_per_incident_under_the_daemon(
                 daily_revenue_events_job.name, refused, {"dagster/max_retries": "1"}
             )
             other = running.launch(daily_revenue_events_job.name, loaded)
+            backfill = running.backfill(list(ASSETS), backfilled, {"dagster/max_retries": "0"})
+
+            # The backfill's four failures: one summary once it ended.
+            wait_for("two messages", lambda: len(hook.messages()) >= 2, 240, every=0.5)
+            [summary] = [m for m in hook.messages() if "(one backfill)" in m["title"]]
+            assert summary["title"] == "[reo-dt-assets] 4 failed (one backfill)"
+            lines = summary["message"].splitlines()
+            assert lines[0] == f"4 failed: apps {APP}, {OTHER}; days {earlier[1]} to {earlier[0]}."
+            assert len([line for line in lines if line.startswith("- failed: run of ")]) == 4
+            assert lines[-1] == f"http://dagster.example/runs/b/{backfill}"
 
             # The refused day: tried twice (one automatic retry), told once, after the second.
-            [told] = wait_for("the failure told", hook.messages, 240, every=0.5)
+            [told] = [m for m in hook.messages() if m is not summary]
             group = instance.get_run_group(first)
             assert group is not None
             runs = sorted(group[1], key=lambda run: int(run.tags.get("dagster/retry_number", 0)))
@@ -110,8 +125,8 @@ def test_one_message_per_incident_under_the_daemon(
             # The rollup of the day: the coverage check is red, told once.
             assert wait_for("the other app loaded", lambda: run_ended(instance, other), 180)
             rollup = running.launch(daily_rollup_job.name, day.isoformat())
-            wait_for("the coverage told", lambda: len(hook.messages()) == 2, 180, every=0.5)
-            coverage = hook.messages()[1]
+            wait_for("the coverage told", lambda: len(hook.messages()) == 3, 180, every=0.5)
+            coverage = hook.messages()[2]
             assert coverage["title"] == (
                 "[reo-dt-assets] FAILED: check daily_revenue / every_app_loaded_and_delivered, "
                 f"day {day}"
@@ -126,7 +141,7 @@ def test_one_message_per_incident_under_the_daemon(
             running.restart()
             a_tick_after(running, restarted)
             a_tick_after(running, last_tick(running))
-            assert len(hook.messages()) == 2
+            assert len(hook.messages()) == 3
 
             # DT serves the day again: re-run, rolled up again: one "recovered".
             running.dt.faults.failing_reports = ""
@@ -134,15 +149,15 @@ def test_one_message_per_incident_under_the_daemon(
             done = wait_for("the day loaded", lambda: run_ended(instance, fixed), 180)
             assert done.status == dg.DagsterRunStatus.SUCCESS
             running.launch(daily_rollup_job.name, day.isoformat())
-            wait_for("the recovery told", lambda: len(hook.messages()) == 3, 180, every=0.5)
-            recovered = hook.messages()[2]
+            wait_for("the recovery told", lambda: len(hook.messages()) == 4, 180, every=0.5)
+            recovered = hook.messages()[3]
             assert recovered["type"] == "success"
             assert recovered["title"] == (
                 "[reo-dt-assets] RECOVERED: check daily_revenue / "
                 f"every_app_loaded_and_delivered, day {day}"
             )
             a_tick_after(running, last_tick(running))
-            assert len(hook.messages()) == 3
+            assert len(hook.messages()) == 4
         assert set(hook.paths) == {f"/hooks/{TOKEN}"}
 
     # The URL's token is nowhere: not in dg dev's log, the instance (runs, event log, the

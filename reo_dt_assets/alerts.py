@@ -37,6 +37,7 @@ SUMMARY_OVER = 3  # more notices than this at once become one summary message
 SUMMARY_LINES = 10  # incidents listed by name in a summary
 BACKFILL_HOLD_SECONDS = 3600.0  # a backfill still running after this is summarised so far
 GIVE_UP_SECONDS = 86400.0  # a notice no destination took in a day is dropped, with a log line
+FORGET_SECONDS = 30 * 86400.0  # an incident still open after this is forgotten (told anew)
 CAUSE_CHARS = 600  # of a failure's own description, in a message
 PRODUCT = "reo-dt-assets"
 
@@ -125,7 +126,7 @@ def summary(notices: Sequence[Notice], link: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to send, the notices it tells, and the destinations that still need it."""
+    """A message to send and the notices it tells."""
 
     title: str
     body: str
@@ -234,9 +235,12 @@ class AlertState:
         self.outbox = kept
 
     def give_up(self, now: float) -> list[Notice]:
-        """Notices no destination took within ``GIVE_UP_SECONDS``: dropped and returned."""
+        """Notices no destination took within ``GIVE_UP_SECONDS``: dropped and returned. An
+        incident open for ``FORGET_SECONDS`` is forgotten, so the cursor does not grow without
+        end: failing again, it is told again."""
         stale = [n for n in self.outbox if now - n.at >= GIVE_UP_SECONDS]
         self.outbox = [n for n in self.outbox if n not in stale]
+        self.open = {key: at for key, at in self.open.items() if now - at < FORGET_SECONDS}
         return stale
 
 

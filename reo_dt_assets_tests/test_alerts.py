@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from reo_dt_assets.alerts import (
+    FORGET_SECONDS,
+    GIVE_UP_SECONDS,
     SUMMARY_LINES,
     AlertState,
     Notice,
@@ -67,6 +70,14 @@ def test_a_run_failure_names_the_app_the_day_the_cause_and_the_run() -> None:
         "step dt_user_level_report: DT answered HTTP 500 (after 3 tries)\n"
         "http://ui.example:3000/runs/abc"
     )
+
+
+def test_a_warning_says_so_and_an_unpartitioned_run_says_no_partition() -> None:
+    anomaly = replace(check(False), severity="WARN", what="check daily_revenue / odd")
+    assert (
+        message(anomaly)[0] == "[reo-dt-assets] WARNING: check daily_revenue / odd, day 2026-11-21"
+    )
+    assert message(replace(run_failure(), partition=""))[0].endswith(", no partition")
 
 
 def test_a_check_is_told_once_then_recovered_once() -> None:
@@ -154,6 +165,20 @@ def test_the_state_survives_its_cursor() -> None:
     assert not again.failed(check(False, at=300))
     [body] = sent(again, 300)
     assert "run of daily_revenue_events_job failed" in body
+
+
+def test_what_nobody_took_in_a_day_is_dropped_and_old_incidents_forgotten() -> None:
+    state = AlertState()
+    state.failed(run_failure(at=0))
+    state.failed(check(False, at=0))
+    [outgoing, _] = state.due(SETTLE, SETTLE, (), UI)
+    state.delivered(outgoing, [], 1)  # no destination took anything
+    assert state.give_up(GIVE_UP_SECONDS - 1) == []
+    assert len(state.give_up(GIVE_UP_SECONDS)) == 2
+    assert not state.outbox and len(state.open) == 2  # still open: not told again ...
+    assert not state.failed(check(False, at=GIVE_UP_SECONDS))
+    state.give_up(FORGET_SECONDS)  # ... until forgotten
+    assert state.failed(check(False, at=FORGET_SECONDS))
 
 
 def test_a_destination_that_did_not_take_a_notice_gets_it_next_time_alone() -> None:

@@ -326,6 +326,29 @@ def send(
     return taken
 
 
+def send_due(
+    state: AlertState,
+    outgoing: Sequence[Outgoing],
+    targets: Sequence[Destination],
+    urls: Sequence[str],
+    log: logging.Logger,
+    wait_seconds: float = 1.0,
+) -> int:
+    """Send each message to the targets that do not have it yet, and record who took it. A
+    target that failed is not tried again within this call (a dead destination does not hold
+    the tick for every message). The number of messages some target took."""
+    down: set[int] = set()
+    sent = 0
+    for item in outgoing:
+        have = set(item.notices[0].sent_to) | down
+        live = [target for target in targets if target.position not in have]
+        taken = send(item, live, urls, log, wait_seconds=wait_seconds) if live else []
+        down |= {target.position for target in live} - set(taken)
+        state.delivered(item, taken, len(targets))
+        sent += bool(taken)
+    return sent
+
+
 @contextmanager
 def _quiet() -> Iterator[_Capture]:
     """apprise's and urllib3's log records kept from every other log while inside (they name

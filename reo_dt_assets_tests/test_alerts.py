@@ -18,6 +18,7 @@ from reo_dt_assets.alerts import (
     destinations,
     message,
     send,
+    send_due,
     split_urls,
 )
 from reo_dt_assets_tests.webhook import WebhookReceiver
@@ -227,3 +228,26 @@ def test_send_retries_a_failing_destination_and_never_logs_its_url(
     assert warning.startswith("alert destination 2 (JSON) did not take ")
     assert "after 2 tries" in warning
     assert "s3cr3t" not in caplog.text
+
+
+def test_a_dead_destination_is_skipped_for_the_tick_and_gets_its_messages_later(
+    receiver: WebhookReceiver,
+) -> None:
+    with WebhookReceiver() as failing:
+        urls = [receiver.apprise_url("good"), failing.apprise_url("bad")]
+        targets, _ = destinations(urls)
+        state = AlertState()
+        state.failed(run_failure("148721|2026-11-21"))
+        state.failed(run_failure("203945|2026-11-21"))
+        failing.fail_next = 100
+        log = logging.getLogger("test_alerts")
+        assert send_due(state, state.due(SETTLE, SETTLE, (), UI), targets, urls, log, 0.01) == 2
+        assert len(receiver.messages()) == 2
+        assert failing.fail_next == 97  # three tries of the first message, none of the second
+        assert [n.sent_to for n in state.outbox] == [(0,), (0,)]
+
+        failing.fail_next = 0  # back: the next tick sends it both, and nothing to the other
+        assert send_due(state, state.due(SETTLE, SETTLE, (), UI), targets, urls, log, 0.01) == 2
+        assert len(receiver.messages()) == 2
+        assert [m["title"] for m in failing.messages()] == [m["title"] for m in receiver.messages()]
+        assert not state.outbox

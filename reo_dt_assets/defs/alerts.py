@@ -207,17 +207,13 @@ def alerts_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     instance, now = context.instance, time.time()
     state = alerts.AlertState.from_json(context.cursor) if context.cursor else _start(instance)
     _observe(context, state, now)
-    sent = 0
     outgoing = state.due(
         now,
         settings.REO_DT_ALERT_SETTLE_SECONDS.value(),
         _finished_backfills(instance, state),
         settings.ui_url(),
     )
-    for message in outgoing:
-        taken = alerts.send(message, targets, urls, context.log)
-        state.delivered(message, taken, len(targets))
-        sent += bool(taken)
+    sent = alerts.send_due(state, outgoing, targets, urls, context.log)
     for notice in state.give_up(now):
         context.log.error(
             f"gave up telling {notice.what}, {alerts.where(notice.partition)}: no destination "

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
 
@@ -149,6 +150,23 @@ class Deployment:
         same instance, sandboxes and environment: a daemon restart."""
         stop_group(self.process)
         self.url, self.process = self._start()
+
+    def wait_for_run_processes(self, timeout: float = 60) -> None:
+        """Until every run's process has exited (a run has ended some time before its process
+        does): stopping ``dagster dev`` then interrupts none, whose KeyboardInterrupt would be a
+        traceback in the log."""
+        with dg.DagsterInstance.get() as instance:
+            pids = {
+                int(str(event.dagster_event.engine_event_data.metadata["pid"].value))
+                for run_id in instance.get_run_ids()
+                for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+                if event.dagster_event and event.message.startswith("Started process for run")
+            }
+
+        def exited() -> bool:
+            return all((stat := _stat(pid)) is None or stat[0] == "Z" for pid in pids)
+
+        wait_for("the runs' processes exited", exited, timeout)
 
     def graphql(self, query: str, variables: dict) -> dict:
         response = httpx.post(

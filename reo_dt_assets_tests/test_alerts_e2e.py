@@ -137,6 +137,7 @@ def test_one_message_per_incident_under_the_daemon(
             assert finished is not None and finished.status == dg.DagsterRunStatus.SUCCESS
 
             # A daemon restart tells nothing again.
+            running.wait_for_run_processes()
             restarted = time.time()
             running.restart()
             a_tick_after(running, restarted)
@@ -158,6 +159,7 @@ def test_one_message_per_incident_under_the_daemon(
             )
             a_tick_after(running, last_tick(running))
             assert len(hook.messages()) == 4
+            running.wait_for_run_processes()
         assert set(hook.paths) == {f"/hooks/{TOKEN}"}
 
     # The URL's token is nowhere: not in dg dev's log, the instance (runs, event log, the

@@ -43,6 +43,14 @@ REO_DT_DUCKLAKE_DATA_PATH = "REO_DT_DUCKLAKE_DATA_PATH"
 # A SQLAlchemy URL (``postgresql+psycopg2://...``): the Dagster instance in PostgreSQL
 # (``deploy/dagster-postgres.yaml``) instead of SQLite files in DAGSTER_HOME.
 DAGSTER_PG_URL = "DAGSTER_PG_URL"
+# Where alerts go: apprise URLs (Slack, Teams, e-mail, a JSON webhook, ...). They carry tokens,
+# so they are read like a secret (``dagster.EnvVar``), not here.
+REO_DT_ALERT_URLS = "REO_DT_ALERT_URLS"
+# The Dagster UI's address, for the links in alerts.
+REO_DT_UI_URL = "REO_DT_UI_URL"
+DEFAULT_UI_URL = "http://127.0.0.1:3000"
+# Also alert on failed WARN checks (the weekday anomaly, restatements): true or false.
+REO_DT_ALERT_WARNINGS = "REO_DT_ALERT_WARNINGS"
 
 DEFAULT_DT_REPORTING_BASE_URL = "https://reporting.fyber.com"
 DEFAULT_REO_INGEST_BASE_URL = "https://ingest.reo.dev"
@@ -89,6 +97,10 @@ REO_DT_RESTATEMENT_WARN_PCT = Tunable("REO_DT_RESTATEMENT_WARN_PCT", 10.0)
 #: than both of these (USD, and % of what Reo.Dev was told).
 REO_CORRECTION_MIN_USD = Tunable("REO_CORRECTION_MIN_USD", 0.01)
 REO_CORRECTION_MIN_PCT = Tunable("REO_CORRECTION_MIN_PCT", 10.0)
+#: Seconds between two ticks of the alert sensor.
+REO_DT_ALERT_INTERVAL_SECONDS = Tunable("REO_DT_ALERT_INTERVAL_SECONDS", 30)
+#: An alert waits until no other came for this long, so a burst goes out as one summary.
+REO_DT_ALERT_SETTLE_SECONDS = Tunable("REO_DT_ALERT_SETTLE_SECONDS", 60)
 
 
 def dt_reporting_base_url() -> str:
@@ -112,6 +124,20 @@ def event_id_type() -> EventIdType:
         if value == known:
             return known
     raise ValueError(f"{REO_EVENT_ID_TYPE}={value!r}: expected one of {', '.join(EVENT_ID_TYPES)}")
+
+
+def ui_url() -> str:
+    """The Dagster UI's base URL, without a trailing slash, for the links in alerts."""
+    return (os.environ.get(REO_DT_UI_URL) or DEFAULT_UI_URL).strip().rstrip("/")
+
+
+def alert_warnings() -> bool:
+    value = (os.environ.get(REO_DT_ALERT_WARNINGS) or "false").strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{REO_DT_ALERT_WARNINGS}={value!r}: expected true or false (default false)")
 
 
 def data_dir() -> Path:

@@ -12,10 +12,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
 
@@ -23,6 +24,27 @@ from reo_dt_assets.dev import PROJECT, dagster_dev_command, dagster_dev_env, pre
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
 from reo_dt_assets_tests.helpers import wait_for
+
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+  }
+}"""
+LAUNCH_BACKFILL = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionKeysNotFoundError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { stepKey }
+    ... on UnauthorizedError { message }
+  }
+}"""
 
 
 def free_port() -> int:
@@ -112,8 +134,39 @@ def alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
 
 
 class Deployment:
-    def __init__(self, url: str, home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox):
-        self.url, self.home, self.data, self.dt, self.reo = url, home, data, dt, reo
+    def __init__(
+        self,
+        home: Path,
+        data: Path,
+        dt: DTSandbox,
+        reo: ReoSandbox,
+        start: Callable[[], tuple[str, subprocess.Popen]],
+    ):
+        self.home, self.data, self.dt, self.reo, self._start = home, data, dt, reo, start
+        self.url, self.process = start()
+
+    def restart(self) -> None:
+        """``dagster dev`` stopped (webserver, daemon, code server) and started again on the
+        same instance, sandboxes and environment: a daemon restart."""
+        stop_group(self.process)
+        self.url, self.process = self._start()
+
+    def wait_for_run_processes(self, timeout: float = 60) -> None:
+        """Until every run's process has exited (a run has ended some time before its process
+        does): stopping ``dagster dev`` then interrupts none, whose KeyboardInterrupt would be a
+        traceback in the log."""
+        with dg.DagsterInstance.get() as instance:
+            pids = {
+                int(str(event.dagster_event.engine_event_data.metadata["pid"].value))
+                for run_id in instance.get_run_ids()
+                for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+                if event.dagster_event and event.message.startswith("Started process for run")
+            }
+
+        def exited() -> bool:
+            return all((stat := _stat(pid)) is None or stat[0] == "Z" for pid in pids)
+
+        wait_for("the runs' processes exited", exited, timeout)
 
     def graphql(self, query: str, variables: dict) -> dict:
         response = httpx.post(
@@ -123,6 +176,45 @@ class Deployment:
         body = response.json()
         assert "errors" not in body, body
         return body["data"]
+
+    def launch(self, job: str, partition: str, tags: dict[str, str] | None = None) -> str:
+        """Launch ``job`` on ``partition`` (with ``tags``) through the webserver; the run's
+        id."""
+        run_tags = {"dagster/partition": partition, **(tags or {})}
+        launched = self.graphql(
+            LAUNCH_RUN,
+            {
+                "params": {
+                    "selector": {
+                        "repositoryLocationName": "reo_dt_assets",
+                        "repositoryName": "__repository__",
+                        "jobName": job,
+                    },
+                    "executionMetadata": {
+                        "tags": [{"key": key, "value": value} for key, value in run_tags.items()]
+                    },
+                }
+            },
+        )["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        return launched["run"]["runId"]
+
+    def backfill(
+        self, assets: list[str], partitions: list[str], tags: dict[str, str] | None = None
+    ) -> str:
+        """Launch a backfill of ``assets`` over ``partitions`` through the webserver; its id."""
+        launched = self.graphql(
+            LAUNCH_BACKFILL,
+            {
+                "params": {
+                    "assetSelection": [{"path": [name]} for name in assets],
+                    "partitionNames": partitions,
+                    "tags": [{"key": key, "value": value} for key, value in (tags or {}).items()],
+                }
+            },
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        return launched["backfillId"]
 
 
 def sandbox_env(home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox) -> dict[str, str]:
@@ -147,34 +239,44 @@ def deployment(
     monkeypatch: pytest.MonkeyPatch,
     *,
     reo_faults: ReoFaults | None = None,
+    dt_faults: DTFaults | None = None,
     environment: dict[str, str] | None = None,
 ) -> Iterator[Deployment]:
     """``dagster dev`` on a free port and a fresh ``DAGSTER_HOME`` with the project's
     ``dagster.yaml`` (or one the test wrote there first), both sandboxes, ``REO_DT_DATA_DIR`` in
-    ``tmp_path``; the whole ``dagster dev`` process group is stopped on exit. The log must be
-    free of tracebacks."""
+    ``tmp_path``; the whole ``dagster dev`` process group is stopped on exit. The log (of every
+    start, when restarted) must be free of tracebacks."""
     home, data, log = tmp_path / "home", tmp_path / "data", tmp_path / "dagster-dev.log"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     prepare_home(home)
     with (
-        DTSandbox(faults=DTFaults(not_ready_polls=1)) as dt_sandbox,
+        DTSandbox(faults=dt_faults or DTFaults(not_ready_polls=1)) as dt_sandbox,
         ReoSandbox(faults=reo_faults) as reo,
     ):
         env = {**sandbox_env(home, data, dt_sandbox, reo), **(environment or {})}
-        port = free_port()
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                dagster_dev_command("127.0.0.1", port),
-                env=env,
-                cwd=tmp_path,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+
+        def start() -> tuple[str, subprocess.Popen]:
+            port = free_port()
+            with log.open("ab") as output:
+                process = subprocess.Popen(
+                    dagster_dev_command("127.0.0.1", port),
+                    env=env,
+                    cwd=tmp_path,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             url = f"http://127.0.0.1:{port}"
-            wait_for_ui(url, process, log)
-            yield Deployment(url, home, data, dt_sandbox, reo)
+            try:
+                wait_for_ui(url, process, log)
+            except BaseException:
+                stop_group(process)
+                raise
+            return url, process
+
+        running = Deployment(home, data, dt_sandbox, reo, start)
+        try:
+            yield running
         finally:
-            stop_group(process)
+            stop_group(running.process)
         assert b"Traceback" not in log.read_bytes(), log.read_text()[-3000:]

@@ -38,14 +38,6 @@ from reo_dt_assets_tests.deployment import (
 from reo_dt_assets_tests.helpers import wait_for
 
 APP = "148721"
-LAUNCH_RUN = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on Error { message }
-  }
-}"""
 RETRY = "dagster/auto_retry_run_id"  # set on a failed run when the daemon retries it
 SUCCESS, FAILURE = dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE
 
@@ -63,21 +55,7 @@ def test_killed_run_is_failed_freed_and_retried(slow_reo: Deployment) -> None:
     partition = f"{APP}|{day}"
     truth = slow_reo.dt.ground_truth(day, APP)
     events = sum(1 for kind, _ in truth.users if kind == "user_id")
-    launched = slow_reo.graphql(
-        LAUNCH_RUN,
-        {
-            "params": {
-                "selector": {
-                    "repositoryLocationName": "reo_dt_assets",
-                    "repositoryName": "__repository__",
-                    "jobName": daily_revenue_events_job.name,
-                },
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
-            }
-        },
-    )["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    run_id = slow_reo.launch(daily_revenue_events_job.name, partition)
 
     with dg.DagsterInstance.get() as instance:
         # Mid-delivery: Reo.Dev has a quarter of the events, the run still holds the slot.

@@ -114,3 +114,18 @@ def test_a_failed_write_lets_go_of_the_duckdb_file(tmp_path: Path) -> None:
     )
     assert other.returncode == 0, other.stderr
     assert failure.value is not None  # the traceback, with its frames, is still alive here
+
+
+def test_the_alert_sensor_is_off_and_silent_without_destinations() -> None:
+    """No ``REO_DT_ALERT_URLS`` here: stopped by default, and turned on it sends nothing and
+    forgets its cursor, so URLs set later start from then, not from the history."""
+    sensor = DEFS.resolve_sensor_def("alerts")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, cursor='{"cursors": {}}', repository_def=DEFS.get_repository_def()
+        )
+        result = sensor(context)
+        assert isinstance(result, dg.SkipReason)
+        assert result.skip_message == "REO_DT_ALERT_URLS is not set: no alert is sent"
+        assert context.cursor is None

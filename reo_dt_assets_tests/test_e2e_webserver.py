@@ -23,18 +23,6 @@ from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on PartitionKeysNotFoundError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on InvalidOutputError { stepKey }
-    ... on UnauthorizedError { message }
-  }
-}"""
 STATUS = """
 query Status($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
@@ -57,17 +45,7 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     days = [yesterday - dt.timedelta(days=n) for n in range(3)]
     keys = [f"{app}|{day}" for app in APPS for day in days]
-    launched = deployment.graphql(
-        LAUNCH,
-        {
-            "params": {
-                "assetSelection": [{"path": [name]} for name in ASSETS],
-                "partitionNames": keys,
-            }
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill_id = launched["backfillId"]
+    backfill_id = deployment.backfill(list(ASSETS), keys)
 
     def finished() -> str | None:
         answer = deployment.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]

@@ -25,7 +25,7 @@ from reo_dt_assets_tests.deployment import Deployment
 from reo_dt_assets_tests.deployment import deployment as start_deployment
 from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
 from reo_dt_assets_tests.postgres import Postgres, postgres_server
-from reo_dt_assets_tests.test_e2e_webserver import DONE, LAUNCH, STATUS
+from reo_dt_assets_tests.test_e2e_webserver import DONE, STATUS
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
@@ -150,14 +150,10 @@ def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> N
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     days = [yesterday - dt.timedelta(days=n) for n in range(3)]
     keys = [f"{app}|{day}" for app in APPS for day in days]
-    launched = deployment.graphql(
-        LAUNCH,
-        {"params": {"assetSelection": [{"path": [a]} for a in ASSETS], "partitionNames": keys}},
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = deployment.backfill(list(ASSETS), keys)
 
     def finished() -> str | None:
-        answer = deployment.graphql(STATUS, {"id": launched["backfillId"]})
+        answer = deployment.graphql(STATUS, {"id": backfill_id})
         status = answer["partitionBackfillOrError"].get("status", "")
         return status if status in DONE else None
 
@@ -167,9 +163,7 @@ def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> N
     )
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        records = instance.get_run_records(
-            dg.RunsFilter(tags={"dagster/backfill": launched["backfillId"]})
-        )
+        records = instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
         assert len(records) == len(keys)
         assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
         spans = sorted((r.start_time or 0, r.end_time or 0) for r in records)

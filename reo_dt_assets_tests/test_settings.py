@@ -67,3 +67,15 @@ def test_the_older_reo_concurrency_is_the_ceiling(monkeypatch: pytest.MonkeyPatc
     assert settings.reo_max_concurrency() == 24
     monkeypatch.setenv("REO_MAX_CONCURRENCY", "200")
     assert settings.reo_max_concurrency() == 200
+
+
+def test_the_alert_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings.ui_url() == "http://127.0.0.1:3000"
+    monkeypatch.setenv(settings.REO_DT_UI_URL, "https://dagster.example.com/ ")
+    assert settings.ui_url() == "https://dagster.example.com"
+    assert settings.alert_warnings() is False
+    monkeypatch.setenv(settings.REO_DT_ALERT_WARNINGS, "True")
+    assert settings.alert_warnings() is True
+    monkeypatch.setenv(settings.REO_DT_ALERT_WARNINGS, "sometimes")
+    with pytest.raises(ValueError, match="REO_DT_ALERT_WARNINGS='sometimes': expected true or"):
+        settings.alert_warnings()

@@ -50,6 +50,9 @@ class DTFaults:
     unready_next_reports: int = 0  # the next N report requests never become ready
     throttle_next: int = 0  # the next N requests answer 429 with Retry-After: retry_after_seconds
     retry_after_seconds: float = 1.0
+    # "app|YYYY-MM-DD" or "app", comma-separated: their report requests answer 500 (a day DT
+    # cannot serve for a while), until the knob is cleared
+    failing_reports: str = ""
 
     def update(self, **changes: Any) -> None:
         names = {f.name for f in fields(self)}
@@ -319,6 +322,10 @@ def _handler_for(sandbox: DTSandbox) -> type[BaseHTTPRequestHandler]:
                         "message": "Invalid value undefined supplied to : Query/appId: AppId",
                     },
                 )
+                return
+            failing = {item.strip() for item in sandbox.faults.failing_reports.split(",")}
+            if str(app_id) in failing or f"{app_id}|{date.isoformat()}" in failing:
+                self._json(500, {"error": "internal_server_error"})
                 return
             retention = sandbox.faults.retention_days
             too_old = retention and date < dt.datetime.now(dt.UTC).date() - dt.timedelta(

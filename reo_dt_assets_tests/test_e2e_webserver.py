@@ -3,8 +3,9 @@
 Starts ``dagster dev`` (webserver + daemon) on a free loopback port with a temporary
 ``DAGSTER_HOME`` and both sandboxes, launches a backfill of 3 days x 2 apps with the documented
 ``launchPartitionBackfill`` mutation, waits for it, then checks DuckDB against the sandbox's
-ground truth, every check result, and what the Reo sandbox received. Every process it starts
-(the whole ``dagster dev`` process group) is stopped.
+ground truth, every check result, and what the Reo sandbox received; then waits for the rollup
+sensor to roll each of the 3 days up once, with no launch by anyone, and the report with them.
+Every process it starts (the whole ``dagster dev`` process group) is stopped.
 """
 
 from __future__ import annotations
@@ -102,3 +103,29 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     counts = deployment.reo.counts()
     assert expected_events and len(counts) == expected_events[0]
     assert set(counts.values()) == {1}  # every event received exactly once
+
+    with dg.DagsterInstance.get() as instance:
+
+        def rolled_up() -> list[dg.DagsterRun] | None:
+            runs = [
+                record.dagster_run
+                for record in instance.get_run_records(dg.RunsFilter(job_name="daily_rollup_job"))
+            ]
+            assert not [run for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
+            done = [run for run in runs if run.status == dg.DagsterRunStatus.SUCCESS]
+            return done if len(done) >= len(days) else None
+
+        rollups = wait_for("the sensor rolled the days up", rolled_up, timeout=240, every=1)
+        assert sorted(run.tags["dagster/partition"] for run in rollups) == sorted(
+            str(day) for day in days
+        )  # each day once, by the sensor
+        assert all(run.tags["dagster/sensor_name"] == "daily_rollup_sensor" for run in rollups)
+        daily = instance.get_materialized_partitions(dg.AssetKey("daily_revenue"))
+        assert {str(day) for day in days} <= daily
+        report = instance.get_latest_materialization_event(dg.AssetKey("revenue_report"))
+        assert report is not None and report.run_id in {run.run_id for run in rollups}
+    with duckdb.connect(str(deployment.data / "reo_dt.duckdb"), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT count(*), bool_and(loaded) FROM daily_revenue WHERE report_date >= ?",
+            [min(days)],
+        ).fetchone() == (len(days) * len(APPS), True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.executor import assign_stranded_steps, process_gone, this_process
@@ -274,6 +275,7 @@ def test_a_step_left_waiting_for_a_free_slot_gets_it(
     pool, step = pools.REO_DELIVERY, "reo_usage_events"
     with dg.DagsterInstance.get() as instance:
         storage = instance.event_log_storage
+        assert isinstance(storage, SqlEventLogStorage)
         assert storage.claim_concurrency_slot(pool, "run-a", step).is_claimed
         assert not storage.claim_concurrency_slot(pool, "run-b", step).is_claimed  # waits
         assert assign_stranded_steps(instance) == []  # A still holds the slot

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 PROCESS_TAG = "reo_dt/process"  # host:pid:start time of the process a run executes in
 CHECK_EVERY_SECONDS = 5.0
@@ -104,7 +105,9 @@ def free_dead_runs(instance: dg.DagsterInstance, own_run_id: str) -> list[str]:
 def assign_stranded_steps(instance: dg.DagsterInstance) -> list[str]:
     """Give each pool's free slots to steps waiting for one that nobody gave it; say which."""
     storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits:
+    # SQLite and PostgreSQL: the storages that keep the pending steps (and the race)
+    sql = isinstance(storage, SqlEventLogStorage)
+    if not sql or not storage.supports_global_concurrency_limits:
         return []
     done = []
     for pool in storage.get_concurrency_keys():

@@ -205,7 +205,7 @@ def check_backfill_rolls_up(chromium: str, url: str, days: list[dt.date]) -> Non
         raise NotSeenError(f"{len(rollups)} rollups for {len(days)} days: not once per day")
 
     dom = page(chromium, f"{url}/assets/daily_revenue?view=partitions")
-    dots = {day: partition_dot(dom, day) for day in days}
+    dots = {str(day): partition_dot(dom, day) for day in days}
     print(f"daily_revenue > Partitions: {dots}")
     if set(dots.values()) != {"green"}:
         raise NotSeenError(f"daily_revenue's Partitions tab does not show the days green: {dots}")

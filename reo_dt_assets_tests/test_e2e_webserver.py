@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets_tests.deployment import Deployment
+from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
 from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
 
@@ -105,21 +105,7 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     assert set(counts.values()) == {1}  # every event received exactly once
 
     with dg.DagsterInstance.get() as instance:
-
-        def rolled_up() -> list[dg.DagsterRun] | None:
-            runs = [
-                record.dagster_run
-                for record in instance.get_run_records(dg.RunsFilter(job_name="daily_rollup_job"))
-            ]
-            assert not [run for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
-            done = [run for run in runs if run.status == dg.DagsterRunStatus.SUCCESS]
-            return done if len(done) >= len(days) else None
-
-        rollups = wait_for("the sensor rolled the days up", rolled_up, timeout=240, every=1)
-        assert sorted(run.tags["dagster/partition"] for run in rollups) == sorted(
-            str(day) for day in days
-        )  # each day once, by the sensor
-        assert all(run.tags["dagster/sensor_name"] == "daily_rollup_sensor" for run in rollups)
+        rollups = rolled_up_by_the_sensor(instance, days)  # each day once
         daily = instance.get_materialized_partitions(dg.AssetKey("daily_revenue"))
         assert {str(day) for day in days} <= daily
         report = instance.get_latest_materialization_event(dg.AssetKey("revenue_report"))

@@ -1,7 +1,8 @@
 """A one-page HTML report of a span of days: revenue per app per day and events delivered.
 
-What the revenue team looks at first, read from the ``daily_revenue`` rollup in the DuckDB file
-and rendered as one self-contained file: inline SVG bar charts and a table, no script, nothing
+What the revenue team looks at first, read from the ``daily_revenue`` rollup (through the
+warehouse's connection: the DuckDB file or the DuckLake catalog) and rendered as one
+self-contained file: inline SVG bar charts and a table, no script, nothing
 fetched from the network. Money is shown to the cent; the exact values stay in DuckDB.
 """
 
@@ -32,43 +33,48 @@ class PartitionFigures:
     restated_pct: float | None = 0.0  # of the first load's whole revenue (None: it had none)
 
 
-def read_partitions(database: Path, first: dt.date, last: dt.date) -> list[PartitionFigures]:
-    """The loaded partitions from ``first`` to ``last`` (inclusive), by day then app, as the
-    ``daily_revenue`` rollup has them.
+def _tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
-    Opens the file read-only; a file or a rollup not created yet means nothing to show.
-    """
-    if not database.exists():
+
+def latest_day(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The last day the rollup has a loaded app for, or None before any."""
+    if DAILY_REVENUE.name not in _tables(conn):
+        return None
+    row = conn.execute(f"SELECT max(report_date) FROM {DAILY_REVENUE.name} WHERE loaded").fetchone()
+    return row[0] if row else None
+
+
+def read_partitions(
+    conn: duckdb.DuckDBPyConnection, first: dt.date, last: dt.date
+) -> list[PartitionFigures]:
+    """The loaded partitions from ``first`` to ``last`` (inclusive), by day then app, as the
+    ``daily_revenue`` rollup has them; a rollup not created yet means nothing to show."""
+    if DAILY_REVENUE.name not in _tables(conn):
         return []
-    with duckdb.connect(str(database), read_only=True) as conn:
-        tables = {
-            row[0] for row in conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        }
-        if DAILY_REVENUE.name not in tables:
-            return []
-        columns = {
-            row[0]
-            for row in conn.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
-                [DAILY_REVENUE.name],
-            ).fetchall()
-        }
-        # a rollup written before restatements were tracked has no such columns: nothing moved
-        restated = (
-            "coalesce(revenue_restated_usd, 0), revenue_restated_pct"
-            if "revenue_restated_usd" in columns
-            else "0.0, 0.0"
-        )
-        rows = conn.execute(
-            f"""
-            SELECT report_date, app_id, users, revenue_usd, unattributed_revenue_usd,
-                   events_delivered, {restated}
-            FROM {DAILY_REVENUE.name}
-            WHERE loaded AND report_date BETWEEN $first AND $last
-            ORDER BY report_date, app_id
-            """,
-            {"first": first, "last": last},
+    columns = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
+            [DAILY_REVENUE.name],
         ).fetchall()
+    }
+    # a rollup written before restatements were tracked has no such columns: nothing moved
+    restated = (
+        "coalesce(revenue_restated_usd, 0), revenue_restated_pct"
+        if "revenue_restated_usd" in columns
+        else "0.0, 0.0"
+    )
+    rows = conn.execute(
+        f"""
+        SELECT report_date, app_id, users, revenue_usd, unattributed_revenue_usd,
+               events_delivered, {restated}
+        FROM {DAILY_REVENUE.name}
+        WHERE loaded AND report_date BETWEEN $first AND $last
+        ORDER BY report_date, app_id
+        """,
+        {"first": first, "last": last},
+    ).fetchall()
     return [
         PartitionFigures(
             day,
@@ -84,11 +90,20 @@ def read_partitions(database: Path, first: dt.date, last: dt.date) -> list[Parti
     ]
 
 
-def write_report(database: Path, first: dt.date, last: dt.date, destination: Path) -> Path:
-    """Render the days ``first``..``last`` of ``database`` to ``destination``; its path."""
-    figures = read_partitions(database, first, last)
+def write_report(
+    figures: Sequence[PartitionFigures],
+    first: dt.date,
+    last: dt.date,
+    destination: Path,
+    source: str,
+) -> Path:
+    """Render the days ``first``..``last`` to ``destination`` (a reader never sees half a page:
+    it is written beside and renamed into place); its path. ``source`` names where the figures
+    come from (a table, never a file path)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    destination.write_text(render(figures, first, last, source=database), encoding="utf-8")
+    partial = destination.with_name(f".{destination.name}.partial")
+    partial.write_text(render(figures, first, last, source=source), encoding="utf-8")
+    partial.replace(destination)
     return destination.resolve()
 
 
@@ -104,7 +119,7 @@ def _restated(f: PartitionFigures) -> str:
     return f"{f.restated_usd:+,.2f}{pct}"
 
 
-def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, source: Path) -> str:
+def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, source: str) -> str:
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     apps = sorted({f.app_id for f in figures})
     top_revenue = max((f.revenue_usd for f in figures), default=0.0)
@@ -166,7 +181,7 @@ def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, s
     return _PAGE.format(
         first=first,
         last=last,
-        source=html.escape(str(source)),
+        source=html.escape(source),
         written=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         charts=body,
         rows="\n".join(rows),

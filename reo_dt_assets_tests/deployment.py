@@ -7,6 +7,7 @@ what is left of them, is written once. Every process started here is stopped her
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -131,6 +132,27 @@ def alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
         if stat and stat[19] == started and stat[0] != "Z":
             left.add((pid, started))
     return left
+
+
+def rolled_up_by_the_sensor(
+    instance: dg.DagsterInstance, days: list[dt.date], timeout: float = 240
+) -> list[dg.DagsterRun]:
+    """The ``daily_rollup_job`` runs of ``days``, once each has succeeded: the rollup sensor
+    launches them after a backfill, with no launch by anyone (a failed one fails at once)."""
+
+    def rolled_up() -> list[dg.DagsterRun] | None:
+        runs = [
+            record.dagster_run
+            for record in instance.get_run_records(dg.RunsFilter(job_name="daily_rollup_job"))
+        ]
+        assert not [run for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
+        done = [run for run in runs if run.status == dg.DagsterRunStatus.SUCCESS]
+        return done if len(done) >= len(days) else None
+
+    rollups = wait_for("the sensor rolled the days up", rolled_up, timeout, every=1)
+    assert sorted(run.tags["dagster/partition"] for run in rollups) == sorted(map(str, days))
+    assert all(run.tags["dagster/sensor_name"] == "daily_rollup_sensor" for run in rollups)
+    return rollups
 
 
 class Deployment:

@@ -20,9 +20,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 from reo_dt_assets.defs import pools
-from reo_dt_assets.defs.executor import process_gone, this_process
+from reo_dt_assets.defs.executor import assign_stranded_steps, process_gone, this_process
 from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.schedules import daily_revenue_events_job
 from reo_dt_assets.dev import PROJECT, prepare_home
@@ -239,3 +240,31 @@ def test_a_process_is_gone_by_host_pid_and_start_time() -> None:
     host, pid, _ = this_process().rsplit(":", 2)
     assert process_gone(f"{host}:{pid}:1")  # our pid, but another process's start time
     assert not process_gone(f"elsewhere.example:{child.stdout.split(':')[1]}:1")  # not ours to say
+
+
+def test_a_step_left_waiting_for_a_free_slot_gets_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race of two runs on a one-slot pool, as the instance stores it: run B registered its
+    wait after run A had freed the slot, so nobody gave B the free slot (``make demo`` hung on
+    it). The executor's watcher gives it; a slot still held is not given."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    prepare_home(tmp_path)
+    pool, step = pools.REO_DELIVERY, "reo_usage_events"
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        assert isinstance(storage, SqlEventLogStorage)
+        assert storage.claim_concurrency_slot(pool, "run-a", step).is_claimed
+        assert not storage.claim_concurrency_slot(pool, "run-b", step).is_claimed  # waits
+        assert assign_stranded_steps(instance) == []  # A still holds the slot
+        storage.free_concurrency_slots_for_run("run-a")  # A ends: B is given the slot
+        assert storage.claim_concurrency_slot(pool, "run-b", step).is_claimed
+        storage.free_concurrency_slots_for_run("run-b")
+        # C saw the slot held (by B) before it was freed, and registers its wait only now.
+        storage.add_pending_step(pool, "run-c", step, should_assign=False)
+        assert not storage.claim_concurrency_slot(pool, "run-c", step).is_claimed  # stuck
+        assert assign_stranded_steps(instance) == [
+            f"gave a free {pool} slot to a step left waiting ({step} first)"
+        ]
+        assert storage.claim_concurrency_slot(pool, "run-c", step).is_claimed
+        assert assign_stranded_steps(instance) == []  # one slot, taken

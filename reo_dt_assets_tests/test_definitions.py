@@ -31,13 +31,20 @@ def test_raw_asset_is_partitioned_by_app_and_date() -> None:
 def test_layers_checks_pools_and_freshness() -> None:
     graph = DEFS.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"dt_user_level_report", "user_revenue", "reo_usage_events", "daily_revenue"}
+    assert keys == {
+        "dt_user_level_report",
+        "user_revenue",
+        "reo_usage_events",
+        "daily_revenue",
+        "revenue_report",
+    }
     pools = {k: DEFS.resolve_assets_def(k).op.pool for k in keys}
     assert pools == {
         "dt_user_level_report": "dt_reporting",
         "user_revenue": "duckdb_writer",
         "reo_usage_events": "reo_delivery",
         "daily_revenue": "duckdb_writer",
+        "revenue_report": "duckdb_writer",
     }
     checks = {key.name for key in graph.asset_check_keys}
     assert {
@@ -54,6 +61,13 @@ def test_layers_checks_pools_and_freshness() -> None:
     assert DEFS.resolve_job_def("daily_revenue_events_job") is not None
     assert DEFS.resolve_job_def("daily_rollup_job") is not None
     assert DEFS.resolve_schedule_def("daily_revenue_events_schedule") is not None
+    rollup = DEFS.resolve_job_def("daily_rollup_job")
+    assert rollup.asset_layer.selected_asset_keys == {
+        dg.AssetKey("daily_revenue"),
+        dg.AssetKey("revenue_report"),
+    }  # the report is refreshed with every rollup
+    sensor = DEFS.resolve_sensor_def("daily_rollup_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING  # make ui rolls days up
 
 
 def test_resources_hold_no_credentials_or_urls() -> None:

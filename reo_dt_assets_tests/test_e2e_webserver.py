@@ -3,8 +3,9 @@
 Starts ``dagster dev`` (webserver + daemon) on a free loopback port with a temporary
 ``DAGSTER_HOME`` and both sandboxes, launches a backfill of 3 days x 2 apps with the documented
 ``launchPartitionBackfill`` mutation, waits for it, then checks DuckDB against the sandbox's
-ground truth, every check result, and what the Reo sandbox received. Every process it starts
-(the whole ``dagster dev`` process group) is stopped.
+ground truth, every check result, and what the Reo sandbox received; then waits for the rollup
+sensor to roll each of the 3 days up once, with no launch by anyone, and the report with them.
+Every process it starts (the whole ``dagster dev`` process group) is stopped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets_tests.deployment import Deployment
+from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
 from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
 
@@ -80,3 +81,15 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     counts = deployment.reo.counts()
     assert expected_events and len(counts) == expected_events[0]
     assert set(counts.values()) == {1}  # every event received exactly once
+
+    with dg.DagsterInstance.get() as instance:
+        rollups = rolled_up_by_the_sensor(instance, days)  # each day once
+        daily = instance.get_materialized_partitions(dg.AssetKey("daily_revenue"))
+        assert {str(day) for day in days} <= daily
+        report = instance.get_latest_materialization_event(dg.AssetKey("revenue_report"))
+        assert report is not None and report.run_id in {run.run_id for run in rollups}
+    with duckdb.connect(str(deployment.data / "reo_dt.duckdb"), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT count(*), bool_and(loaded) FROM daily_revenue WHERE report_date >= ?",
+            [min(days)],
+        ).fetchone() == (len(days) * len(APPS), True)

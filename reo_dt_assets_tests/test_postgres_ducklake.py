@@ -21,7 +21,7 @@ import pytest
 
 from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, USER_REVENUE
 from reo_dt_assets.warehouse import DuckLake, lake_connection
-from reo_dt_assets_tests.deployment import Deployment
+from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
 from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
 from reo_dt_assets_tests.postgres import Postgres, postgres_server
@@ -183,4 +183,8 @@ def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> N
     counts = deployment.reo.counts()
     assert len(counts) == expected_events == delivered
     assert set(counts.values()) == {1}  # every event received exactly once
+    with dg.DagsterInstance.get() as instance:  # each day rolled up, on DuckLake too
+        rollups = rolled_up_by_the_sensor(instance, days)
+        report = instance.get_latest_materialization_event(dg.AssetKey("revenue_report"))
+        assert report is not None and report.run_id in {run.run_id for run in rollups}
     assert list(deployment.data.glob("*.duckdb")) == []  # no local DuckDB file was written

@@ -1,6 +1,6 @@
-"""The demo's HTML report: its pure renderer on figures made here (milliseconds), and one
-end-to-end smoke rendered from a DuckDB file the pipeline built on two partitions (and their
-daily rollup), checked against sums of the base tables."""
+"""The HTML report: its pure renderer on figures made here (milliseconds), and one end-to-end
+smoke: the ``revenue_report`` asset materialized with the daily rollup of two partitions the
+pipeline built, checked against sums of the base tables."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets.defs.daily.assets import daily_revenue
+from reo_dt_assets.defs.daily.assets import REPORT_DAYS, daily_revenue, revenue_report
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.reo.assets import reo_usage_events
 from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.report import PLOT, PartitionFigures, render, write_report
+from reo_dt_assets.report import PLOT, PartitionFigures, render
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets_tests.helpers import all_resources
@@ -24,7 +24,7 @@ from reo_dt_assets_tests.helpers import all_resources
 APP = "148721"
 DAY = dt.date(2026, 11, 20)
 EARLIER = DAY - dt.timedelta(days=1)
-FIRST = DAY - dt.timedelta(days=2)  # not loaded: the report says so
+FIRST = DAY - dt.timedelta(days=REPORT_DAYS - 1)  # the week up to DAY, not loaded before EARLIER
 
 
 class _Page(HTMLParser):
@@ -74,7 +74,7 @@ class _Page(HTMLParser):
 
 def _rendered(figures: list[PartitionFigures], first: dt.date, last: dt.date) -> _Page:
     page = _Page()
-    page.feed(render(figures, first, last, source=Path("reo_dt.duckdb")))
+    page.feed(render(figures, first, last, source="reo_dt.main.daily_revenue"))
     return page
 
 
@@ -127,11 +127,12 @@ def test_report_shows_duckdb_sums_in_date_order(
             partition_key=f"{APP}|{day}",
             resources=all_resources(dt_sandbox.url, tmp_path, reo_sandbox.url),
         ).success
-        assert dg.materialize(
-            [daily_revenue],
+        rollup = dg.materialize(
+            [daily_revenue, revenue_report],
             partition_key=day.isoformat(),
             resources=all_resources(dt_sandbox.url, tmp_path),
-        ).success
+        )
+        assert rollup.success
     database = tmp_path / "reo_dt.duckdb"
     with duckdb.connect(str(database), read_only=True) as conn:
         revenue = dict(
@@ -155,9 +156,18 @@ def test_report_shows_duckdb_sums_in_date_order(
         )
     assert set(revenue) == set(delivered) == {EARLIER, DAY} and all(delivered.values())
 
-    path = write_report(database, FIRST, DAY, tmp_path / "out" / "report.html")
+    # The last rollup (EARLIER) refreshed the page: the week up to the last day rolled up (DAY).
+    [materialization] = rollup.asset_materializations_for_node("revenue_report")
+    meta = materialization.metadata
+    path = tmp_path / "report.html"
+    assert meta["path"] == dg.MetadataValue.path(str(path.resolve()))
+    assert meta["link"] == dg.MetadataValue.url(path.resolve().as_uri())
+    assert meta["days_covered"].value == f"{FIRST} to {DAY}"
+    assert meta["days_with_data"].value == 2
+    text = path.read_text(encoding="utf-8")
+    assert str(tmp_path) not in text and "From reo_dt.main.daily_revenue," in text
     page = _Page()
-    page.feed(path.read_text(encoding="utf-8"))
+    page.feed(text)
 
     assert page.rows == [
         [
@@ -181,13 +191,16 @@ def test_report_shows_duckdb_sums_in_date_order(
         f"{sum(delivered.values()):,}",
     ]
     revenue_chart, events_chart = page.charts  # one app in the file, then the events
+    not_loaded = [
+        f"{FIRST + dt.timedelta(days=n)}: not loaded" for n in range((EARLIER - FIRST).days)
+    ]
     assert revenue_chart == [
-        f"{FIRST}: not loaded",
+        *not_loaded,
         f"{EARLIER}: ${revenue[EARLIER]:,.2f}",
         f"{DAY}: ${revenue[DAY]:,.2f}",
     ]
     assert events_chart == [
-        f"{FIRST}: not loaded",
+        *not_loaded,
         f"{EARLIER}: {delivered[EARLIER]:,}",
         f"{DAY}: {delivered[DAY]:,}",
     ]

@@ -16,7 +16,7 @@ import pytest
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
 from reo_dt_assets.defs.resources import StorageResource
-from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.defs.revenue.assets import masked_key, user_revenue
 from reo_dt_assets.defs.revenue.checks import user_revenue_checks
 from reo_dt_assets.revenue.queries import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.revenue.scratch import SCRATCH
@@ -88,6 +88,14 @@ def test_table_matches_ground_truth_and_checks_pass(dt_sandbox: DTSandbox, tmp_p
     shown = "\n".join(top[2:])
     assert len(top) == 12 and not any(key in shown for _, key in truth.users)  # keys masked
     assert isinstance(meta["dagster/column_schema"].value, dg.TableSchema)
+
+
+def test_masked_keys_tell_users_apart_without_showing_them() -> None:
+    first, second = "https://github.com/alice.dev", "https://github.com/bob.dev"
+    assert masked_key(first) != masked_key(second)  # both read "htt…dev" before
+    assert re.fullmatch(r"h…v #[0-9a-f]{6}", masked_key(first))
+    assert masked_key(first) == masked_key(first)  # the same user reads the same everywhere
+    assert "bo" not in masked_key("bob") and re.fullmatch(r"… #[0-9a-f]{6}", masked_key("bob"))
 
 
 def test_rematerializing_replaces_rows(dt_sandbox: DTSandbox, tmp_path: Path) -> None:
@@ -324,7 +332,7 @@ KILLED_CHILD = """
 import sys
 from pathlib import Path
 import dagster as dg
-from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.defs.revenue.assets import masked_key, user_revenue
 from reo_dt_assets_tests.test_user_revenue_asset import _in_buckets
 url, data_dir, key = sys.argv[1:]
 dg.materialize([user_revenue], partition_key=key, resources=_in_buckets(url, Path(data_dir)))

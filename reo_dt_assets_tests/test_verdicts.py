@@ -113,3 +113,20 @@ def test_corrections_add_their_change_unless_superseded() -> None:
     # A user counts once, whatever corrections it got: two usage users are still short of three.
     accounted = _by_check(events_verdicts([usage, told, told], 2, 1.0))["every_event_accounted_for"]
     assert not accounted.passed and accounted.metadata["usage_events"] == 1
+
+
+def test_money_in_check_metadata_is_to_the_cent_with_a_note_on_what_it_adds_up() -> None:
+    """As the assets show money: ``5.684341886080802e-14`` or ``233.586465`` read as cents."""
+    *_, reconciliation = table_verdicts([], [], 0, Totals(10, 100, 233.586465 + 5e-14), RAW)
+    meta = reconciliation.metadata
+    assert (meta["raw_revenue_usd"], meta["loaded_revenue_usd"]) == (2.5, 233.59)
+    assert meta["revenue_difference_usd"] == 231.09
+    assert "users (revenue_usd_total" in meta["note"] and "unattributed_revenue_usd" in meta["note"]
+    assert "231.086465000 USD" in (reconciliation.description or "")  # the exact figure kept
+    *_, close = table_verdicts([], [], 0, Totals(10, 100, 2.5 + 5.684341886080802e-14), RAW)
+    assert close.passed and close.metadata["revenue_difference_usd"] == 0.0
+    *_, revenue = events_verdicts([_event("delivered", revenue=1.234567)], 1, 1.234567)
+    assert revenue.metadata["events_revenue_usd"] == revenue.metadata["user_revenue_usd"] == 1.23
+    assert "device_only_revenue_usd" in revenue.metadata["note"]
+    *_, tiny = events_verdicts([_event("delivered", revenue=1.0)], 1, 1.0 + 1e-12)
+    assert str(tiny.metadata["difference_usd"]) == "0.0"  # not -0.0

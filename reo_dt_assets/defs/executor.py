@@ -11,6 +11,11 @@ pid, start time) in a tag, and while it runs it looks, every few seconds, at the
 waiting for a slot: one whose recorded process on this host is gone is marked failed, and its
 slots freed; one that ended a while ago (as run monitoring waits) has its slots freed. A run on
 another host is never judged from here.
+
+It also hands a free slot to a step left waiting for it. Dagster gives a freed slot to the next
+waiting step when it is freed; a step that registered its wait just after (it saw the slot taken,
+then the slot was freed before its wait was stored) is never given one and waits forever, busy.
+With runs in parallel (``make demo``, a backfill) this happened within a few runs.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
 PROCESS_TAG = "reo_dt/process"  # host:pid:start time of the process a run executes in
 CHECK_EVERY_SECONDS = 5.0
@@ -96,6 +102,24 @@ def free_dead_runs(instance: dg.DagsterInstance, own_run_id: str) -> list[str]:
     return done
 
 
+def assign_stranded_steps(instance: dg.DagsterInstance) -> list[str]:
+    """Give each pool's free slots to steps waiting for one that nobody gave it; say which."""
+    storage = instance.event_log_storage
+    # SQLite and PostgreSQL: the storages that keep the pending steps (and the race)
+    sql = isinstance(storage, SqlEventLogStorage)
+    if not sql or not storage.supports_global_concurrency_limits:
+        return []
+    done = []
+    for pool in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(pool)
+        waiting = [step for step in info.pending_steps if step.assigned_timestamp is None]
+        assigned = len(info.pending_steps) - len(waiting)  # each holds or is about to claim one
+        for step in waiting[: max(0, (info.slot_count or 0) - assigned)]:
+            storage.assign_pending_steps([pool])  # the first waiting, by priority then age
+            done.append(f"gave a free {pool} slot to a step left waiting ({step.step_key} first)")
+    return done
+
+
 class _FreeingExecutor(dg.Executor):
     """The in-process executor, with a thread freeing dead runs' slots while the run executes."""
 
@@ -117,7 +141,7 @@ class _FreeingExecutor(dg.Executor):
 
         def watch() -> None:
             while True:
-                for line in free_dead_runs(instance, run_id):
+                for line in [*free_dead_runs(instance, run_id), *assign_stranded_steps(instance)]:
                     plan_context.log.warning(line)
                 if stop.wait(CHECK_EVERY_SECONDS):
                     return

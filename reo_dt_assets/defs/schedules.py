@@ -18,7 +18,7 @@ import dagster as dg
 
 from reo_dt_assets.catalog import Catalog
 from reo_dt_assets.defs.catalog import CATALOG
-from reo_dt_assets.defs.daily.assets import daily_revenue
+from reo_dt_assets.defs.daily.assets import daily_revenue, revenue_report
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.partitions import report_key
 from reo_dt_assets.defs.reo.assets import reo_usage_events
@@ -110,8 +110,9 @@ def daily_revenue_events_schedule(
 
 daily_rollup_job = dg.define_asset_job(
     name="daily_rollup_job",
-    selection=dg.AssetSelection.assets(daily_revenue),
-    description="daily_revenue and its checks for one day, across every app of the catalog.",
+    selection=dg.AssetSelection.assets(daily_revenue, revenue_report),
+    description="daily_revenue and its checks for one day, across every app of the catalog, "
+    "then the HTML report of the week up to the last day rolled up.",
 )
 
 

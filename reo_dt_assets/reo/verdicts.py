@@ -68,8 +68,13 @@ def events_verdicts(
                 "with a correction_activity_type sends corrections past its thresholds)"
             ),
             {
-                "events_revenue_usd": round(total, 6),
-                "user_revenue_usd": round(user_id_revenue_usd, 6),
+                # Money to the cent for display, as the assets show it; exact values in DuckDB.
+                "events_revenue_usd": round(total, 2),
+                "user_revenue_usd": round(user_id_revenue_usd, 2),
+                "difference_usd": round(total - user_id_revenue_usd, 2) + 0.0,  # never -0.0
+                "note": "user_revenue_usd is the revenue of users with a User ID: user_revenue's "
+                "revenue_usd_total less device_only_revenue_usd (unattributed revenue is in "
+                "neither)",
             },
             # Delivered events are not re-sent, so a re-pulled day differs by design.
             warn_only=not matches,

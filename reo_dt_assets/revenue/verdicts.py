@@ -7,6 +7,11 @@ from reo_dt_assets.revenue.store import Restatement
 from reo_dt_assets.verdict import CheckVerdict
 
 REVENUE_TOLERANCE_USD = 1e-6
+#: Beside the asset's ``revenue_usd_total`` (users only), the check's total reads as another figure.
+LOADED_NOTE = (
+    "loaded = users (revenue_usd_total of user_revenue) + unattributed_revenue_usd: "
+    "the whole raw report"
+)
 
 
 def table_verdicts(
@@ -47,15 +52,20 @@ def table_verdicts(
         CheckVerdict(
             "reconciles_with_raw_report",
             reconciles,
-            None if reconciles else "users + unattributed differ from the raw report",
+            None
+            if reconciles
+            else "users + unattributed differ from the raw report (revenue by "
+            f"{difference:.9f} USD, tolerance {REVENUE_TOLERANCE_USD} USD)",
             {
                 "raw_rows": raw.rows,
                 "loaded_rows": loaded.rows,
                 "raw_impressions": raw.impressions,
                 "loaded_impressions": loaded.impressions,
-                "raw_revenue_usd": round(raw.revenue_usd, 6),
-                "loaded_revenue_usd": round(loaded.revenue_usd, 6),
-                "revenue_difference_usd": difference,
+                # Money to the cent for display, as the assets show it; exact values in DuckDB.
+                "raw_revenue_usd": round(raw.revenue_usd, 2),
+                "loaded_revenue_usd": round(loaded.revenue_usd, 2),
+                "revenue_difference_usd": round(difference, 2),
+                "note": LOADED_NOTE,
             },
         ),
     ]

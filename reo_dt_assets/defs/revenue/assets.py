@@ -1,6 +1,7 @@
 """The ``user_revenue`` DuckDB table, built from the raw DT report of the same partition."""
 
 import datetime as dt
+import hashlib
 import time
 from pathlib import Path
 
@@ -121,14 +122,18 @@ def _change(reload: Reload) -> dict[str, str | float]:
     return change
 
 
-def _masked(user_key: str) -> str:
-    """Enough of a user key to tell rows apart in the UI, not the person (emails, profiles)."""
-    return f"{user_key[:3]}…{user_key[-3:]}" if len(user_key) > 8 else f"{user_key[:2]}…"
+def masked_key(user_key: str) -> str:
+    """Enough of a user key to tell rows apart in the UI, not the person (emails, profiles):
+    its first and last characters and 6 hex digits of its hash, so two keys that share their
+    ends (``https://github.com/...dev``) still read differently."""
+    digest = hashlib.sha256(user_key.encode()).hexdigest()[:6]
+    ends = f"{user_key[0]}…{user_key[-1]}" if len(user_key) > 4 else "…"
+    return f"{ends} #{digest}"
 
 
 def _markdown(rows: list[tuple], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for key, *values in rows:
-        cells = [_masked(key), *(f"{v:.2f}" if isinstance(v, float) else str(v) for v in values)]
+        cells = [masked_key(key), *(f"{v:.2f}" if isinstance(v, float) else str(v) for v in values)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)

@@ -30,11 +30,11 @@ lint: setup  ## ruff, pyright, and `dg check defs` (the code location loads)
 	$(BIN)/pyright --pythonpath $(BIN)/python
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
 
-test: lint  ## lint, type-check, then every test (two workers: most tests wait on servers)
-	$(BIN)/pytest -n 2
+test: lint  ## lint, type-check, then every test (three workers: most tests wait on servers)
+	$(BIN)/pytest -n 3
 
 test-fast: lint  ## lint, type-check, then every test not marked slow (the inner loop)
-	$(BIN)/pytest -n 2 -m "not slow"
+	$(BIN)/pytest -n 3 -m "not slow"
 
 clean:
 	rm -rf $(VENV) data .dagster_home

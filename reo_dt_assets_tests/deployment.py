@@ -34,6 +34,15 @@ mutation Launch($params: ExecutionParams!) {
     ... on Error { message }
   }
 }"""
+BACKFILL_STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on PythonError { message }
+  }
+}"""
+BACKFILL_ENDED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 LAUNCH_BACKFILL = """
 mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -237,6 +246,16 @@ class Deployment:
         )["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         return launched["backfillId"]
+
+    def backfill_ended(self, backfill_id: str, timeout: float = 420) -> str:
+        """The backfill's status once it ended, asked of the webserver every second."""
+
+        def ended() -> str | None:
+            answer = self.graphql(BACKFILL_STATUS, {"id": backfill_id})
+            status = answer["partitionBackfillOrError"].get("status", "")
+            return status if status in BACKFILL_ENDED else None
+
+        return wait_for("the backfill ended", ended, timeout, every=1)
 
 
 def sandbox_env(home: Path, data: Path, dt: DTSandbox, reo: ReoSandbox) -> dict[str, str]:

@@ -20,19 +20,10 @@ import pytest
 
 from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
-from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
+from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
-STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status }
-    ... on PythonError { message }
-  }
-}"""
-DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
 @pytest.fixture
@@ -48,12 +39,7 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     keys = [f"{app}|{day}" for app in APPS for day in days]
     backfill_id = deployment.backfill(list(ASSETS), keys)
 
-    def finished() -> str | None:
-        answer = deployment.graphql(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-        status = answer.get("status", "")
-        return status if status in DONE else None
-
-    status = wait_for("the backfill finished", finished, timeout=420, every=1)
+    status = deployment.backfill_ended(backfill_id)
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), status
 
     with dg.DagsterInstance.get() as instance:

@@ -23,9 +23,8 @@ from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, USER_REVENUE
 from reo_dt_assets.warehouse import DuckLake, lake_connection
 from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
-from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth, wait_for
+from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth
 from reo_dt_assets_tests.postgres import Postgres, postgres_server
-from reo_dt_assets_tests.test_e2e_webserver import DONE, STATUS
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
@@ -153,15 +152,7 @@ def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> N
     keys = [f"{app}|{day}" for app in APPS for day in days]
     backfill_id = deployment.backfill(list(ASSETS), keys)
 
-    def finished() -> str | None:
-        answer = deployment.graphql(STATUS, {"id": backfill_id})
-        status = answer["partitionBackfillOrError"].get("status", "")
-        return status if status in DONE else None
-
-    assert wait_for("the backfill finished", finished, timeout=420, every=1) in (
-        "COMPLETED",
-        "COMPLETED_SUCCESS",
-    )
+    assert deployment.backfill_ended(backfill_id) in ("COMPLETED", "COMPLETED_SUCCESS")
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         records = instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))

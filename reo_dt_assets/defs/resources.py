@@ -166,7 +166,6 @@ class ReoResource(dg.ConfigurableResource):
         description="event_id on the wire: a JSON integer (Reo.Dev's examples and client) or "
         "the same number as a decimal string (the document's table).",
     )
-
     correction_min_usd: float = Field(
         default=settings.REO_CORRECTION_MIN_USD.value(),
         description="An app with a correction_activity_type corrects a delivered user whose "

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from reo_dt_assets.reo.events import BuildResult, BuiltEvent, event_id
+from reo_dt_assets.reo.events import BuildResult, BuiltEvent, event_id, wire_event_id
 from reo_dt_assets.reo.ledger import Connect, DeliveryLedger
 from reo_dt_assets.schema import DELIVERIES, USER_REVENUE
 
@@ -98,7 +98,7 @@ def correction_chunks(
             payload = json.loads(usage_payload)
             payload.update(
                 activity_type=activity_type,
-                event_id=int(key) if event_id_type == "integer" else key,
+                event_id=wire_event_id(key, event_id_type),
                 event_at=event_at,
                 meta={
                     "revenue_usd": new,

@@ -51,6 +51,11 @@ def event_id(app_id: str, date: dt.date, user_key: str, activity_type: str) -> s
     return str(int(digest.hexdigest()[:16], 16) & EVENT_ID_MASK)
 
 
+def wire_event_id(key: str, event_id_type: str) -> int | str:
+    """``event_id`` as the payload carries it: a JSON ``integer``, or its decimal ``string``."""
+    return int(key) if event_id_type == "integer" else key
+
+
 def upgraded_event_id(legacy: str) -> str:
     """The id ``event_id`` gives the event a legacy 32-hex id named (same digest, same event)."""
     return str(int(legacy[:16], 16) & EVENT_ID_MASK)
@@ -158,7 +163,7 @@ def build_events(
             "source": SOURCE,
             "user_id": identity,
             "user_id_type": kind,
-            "event_id": int(key) if event_id_type == "integer" else key,
+            "event_id": wire_event_id(key, event_id_type),
             "event_at": event_at,
             "product_id": product_id,
             "meta": {

@@ -10,6 +10,8 @@ import pytest
 
 from reo_dt_assets.definitions import defs
 from reo_dt_assets.defs.executor import executor
+from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.reo.ledger import DeliveryLedger
 
 DEFS = defs()  # what `dg` and the webserver load from the folder
 
@@ -143,3 +145,26 @@ def test_the_alert_sensor_is_off_and_silent_without_destinations() -> None:
         assert isinstance(result, dg.SkipReason)
         assert result.skip_message == "REO_DT_ALERT_URLS is not set: no alert is sent"
         assert context.cursor is None
+
+
+def test_the_ledgers_chunks_are_never_rewritten_together(tmp_path: Path) -> None:
+    """Every connection to the file leaves vacuum off: merging the ledger's row groups (one per
+    registered chunk) rewrote up to 122,880 payloads at once, hundreds of MiB at a close."""
+    from reo_dt_assets.defs.resources import WarehouseResource
+
+    resource = WarehouseResource(database=str(tmp_path / "reo_dt.duckdb"))
+    ledger = DeliveryLedger(resource.get_ledger_connection)
+    day = dt.date(2026, 11, 20)
+    for chunk in range(4):
+        events = [
+            BuiltEvent(f"{chunk}-{n}", f"user{n}", 1.0, {"event_id": n, "meta": "x" * 500})
+            for n in range(2_000)
+        ]
+        ledger.register(day, "1", events, rejected={})
+    with resource.get_connection() as conn:
+        conn.execute("CREATE TABLE other AS SELECT 1 AS x")  # a write elsewhere, then a close
+    with resource.get_connection() as conn:
+        [(row_groups,)] = conn.execute(
+            "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('reo_event_deliveries')"
+        ).fetchall()
+    assert row_groups == 4

@@ -26,6 +26,7 @@ from reo_dt_assets.reo.client import ReoClient
 from reo_dt_assets.reo.corrections import Thresholds
 from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.schema import Table
+from reo_dt_assets.transactions import configure_file_connection
 from reo_dt_assets.warehouse import DuckLake, lake_connection, qualified
 
 
@@ -235,7 +236,7 @@ class WarehouseResource(DuckDBResource):
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as conn:
             try:
-                conn.execute(f"SET memory_limit = '{self.memory_mb}MiB'")
+                configure_file_connection(conn, self.memory_mb)
                 yield conn
             except BaseException:
                 conn.close()

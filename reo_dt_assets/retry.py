@@ -63,14 +63,19 @@ class RetryPolicy:
         return (rng or random).uniform(ceiling / 2, ceiling)
 
     def next_wait(
-        self, outcome: Outcome[Any], attempts_made: int, rng: random.Random | None = None
+        self,
+        outcome: Outcome[Any],
+        attempts_made: int,
+        rng: random.Random | None = None,
+        retry_number: int | None = None,
     ) -> float | None:
-        """Seconds to wait before the next attempt, or ``None``: ``outcome`` is the last one."""
+        """Seconds to wait before the next attempt, or ``None``: ``outcome`` is the last one.
+        The backoff is that of retry ``retry_number`` (default: ``attempts_made``)."""
         if outcome.verdict is not Verdict.RETRY or attempts_made >= self.attempts:
             return None
         if outcome.retry_after is not None:
             return outcome.retry_after
-        return self.delay(attempts_made, rng)
+        return self.delay(retry_number or attempts_made, rng)
 
 
 def call_with_retries(

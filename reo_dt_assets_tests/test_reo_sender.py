@@ -264,6 +264,19 @@ def test_different_rejections_do_not_add_up() -> None:
     assert health.stop is None
 
 
+def test_an_events_backoff_grows_only_with_failures_in_a_row() -> None:
+    health, now, wall = Health(), 0.0, dt.datetime.now(dt.UTC)
+    for _ in range(4):  # the event's tries fail, each between other events' deliveries
+        health.observe(Outcome(Verdict.RETRY, 503), now, wall)
+        assert health.backoff(attempts=6) == 1
+        health.observe(DELIVERED, now, wall)
+    for streak in range(1, 9):  # nothing gets through: the event backs off as far as its tries
+        health.observe(Outcome(Verdict.RETRY, 503), now, wall)
+        assert health.backoff(attempts=6) == min(6, streak)
+    health.observe(Outcome(Verdict.RETRY, 429, "HTTP 429"), now, wall)
+    assert health.backoff(attempts=6) == 1  # a 429 is the pace's, not a failure
+
+
 def test_an_outage_probes_at_growing_intervals_and_ends_on_an_answer() -> None:
     health = Health(outage_limit_seconds=100, probe_first_seconds=1, probe_max_seconds=4)
     for n in range(11):

@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, USER_REVENUE
 from reo_dt_assets.warehouse import DuckLake, lake_connection
 from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
@@ -120,6 +121,11 @@ def test_writers_of_different_partitions_commit_at_once(postgres: Postgres, tmp_
             f"count(*) FILTER (WHERE status = 'delivered') FROM {DELIVERIES.name}"
         ).fetchone()
     assert ledger == (WRITERS * 400,) * 4
+    # The checks read a partition back from PostgreSQL in chunks split on event_id.
+    reader = DeliveryLedger(lambda: lake_connection(lake, ledger=True))
+    events = list(reader.partition_events(dt.date(2026, 11, 20), "app0", chunk=7))
+    assert len({event.event_id for event in events}) == len(events) == 400
+    assert {event.status for event in events} == {"delivered"}
 
 
 @pytest.fixture

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -227,33 +229,40 @@ class DeliveryLedger:
     def partition_events(
         self, date: dt.date, app_id: str, chunk: int = 20_000
     ) -> Iterator[LedgerEvent]:
-        """Every recorded event of the partition, as the checks read them, ``chunk`` at a time
-        (in ``event_id`` order, each chunk on a connection of its own). A chunk is two queries:
-        its ids, then its rows between the first and the last id; sorting the payloads of every
-        event to keep a chunk cached the whole ledger (505 MiB at 951k events, 366 this way)."""
-        after = ""
-        while True:
-            [(first, last, count)] = self._partition_query(
-                "SELECT min(event_id), max(event_id), count(*) FROM (SELECT event_id",
-                date,
-                app_id,
-                f"AND event_id > ? ORDER BY event_id LIMIT {int(chunk)})",
-                [after],
-            )
-            if not count:
-                return
+        """Every recorded event of the partition, as the checks read them, about ``chunk`` at a
+        time, each chunk on a connection of its own. One query splits the partition into such
+        chunks by the key its table reads ranges of cheaply, a chunk is then the rows between two
+        splits: in the DuckDB file the row order (``rowid``: a chunk reads a few row groups), in
+        PostgreSQL ``event_id`` (its unique index). By ``event_id`` in the file, a chunk's rows
+        were scattered over every row group: 21 s for 951k events, 10 s by ``rowid``."""
+        where = f"FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ?"
+        with self._connect() as conn:
+            ensure_table(conn, DELIVERIES)
+            [(kind,)] = conn.execute(
+                "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+            ).fetchall()
+            key = "rowid" if kind == "duckdb" else "event_id"
+            [(count,)] = conn.execute(f"SELECT count(*) {where}", [date, app_id]).fetchall()
+            parts = math.ceil(count / chunk)
+            splits: list[Any] = []
+            if parts > 1:
+                [(splits,)] = conn.execute(
+                    f"SELECT quantile_disc({key}, ?) {where}",
+                    [[n / parts for n in range(1, parts)], date, app_id],
+                ).fetchall()
+        edges: list[Any] = [None, *sorted(set(splits)), None]
+        for low, high in itertools.pairwise(edges):
+            between = [(f"{key} > ?", low), (f"{key} <= ?", high)]
             rows = self._partition_query(
                 "SELECT event_id, status, last_error, payload, revenue_usd, "
                 "coalesce(kind, 'usage')",
                 date,
                 app_id,
-                "AND event_id BETWEEN ? AND ? ORDER BY event_id",
-                [first, last],
+                "".join(f"AND {term} " for term, value in between if value is not None)
+                + f"ORDER BY {key}",
+                [value for _, value in between if value is not None],
             )
             yield from (LedgerEvent(*row) for row in rows)
-            if count < chunk:
-                return
-            after = last
 
     def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
         rows = self._partition_query("SELECT status, count(*)", date, app_id, "GROUP BY status")

@@ -7,20 +7,24 @@ GIL) or queueing, which shows as a longer round trip, and Reo.Dev's rate limit, 
 window of answers (about one round trip) at a time:
 
 - **Requests in flight** start at one, so the first round trips measure the server alone, and
-  double per clean window (slow start: a window is then ``limit`` answers) until the first sign
-  of pressure, then grow by a tenth per clean window (of at least ``MIN_WINDOW`` answers). A
+  double per clean window (slow start: a window is then ``limit`` answers) until a round trip
+  grows or 429s turn out to be a rate limit, then grow by a tenth per clean window (of at least ``MIN_WINDOW`` answers). A
   window is clean when its median round trip is within ``GROWTH_RTT`` of the fastest seen
   lately and the limit was used; a round trip beyond ``CUT_RTT`` of it cuts the limit in
   proportion (a latency gradient, as in Netflix's concurrency-limits). Between 1 and
   ``ceiling``.
-- **The request rate** is free until Reo.Dev throttles. The first 429s start a probe at half
-  the rate Reo.Dev accepted over the last second (a 429 slows the whole delivery, not only its
-  event). If the 429s stop, it is a rate limit: the rate is capped at 90% of what was accepted
-  and grows 5% per second while it holds the pace back (AIMD, as RudderStack and Segment pace a
+- **The request rate** is free until Reo.Dev throttles. The first 429s (two in a window of a
+  few answers, one in a window of ``MIN_WINDOW``) start a probe at half the rate Reo.Dev
+  accepted over the last second (a 429 slows the whole delivery, not only its event). If the
+  429s stop, it is a rate limit: the rate is capped at 90% of what was accepted and grows 5%
+  per second while it holds the pace back (AIMD, as RudderStack and Segment pace a
   destination), never below half the best second. If they hold, their share is the server's
-  own (a fixed share whatever the pace), remembered, and from then on only 429s beyond it and
-  its binomial spread (three standard deviations) press. ``max_rate`` is a hard cap on top (a
-  token bucket).
+  own (a fixed share whatever the pace): a slow average of the windows that did not press
+  follows it from then on, and only 429s beyond it and its binomial spread (three standard
+  deviations) press. (An average that only ever fell drifted to the low end of the windows;
+  the probes that followed each had a one-in-twenty chance of seeing no 429, and one that
+  did capped a 20,000-event delivery at half the pace, for good.) ``max_rate`` is a hard cap
+  on top (a token bucket).
 
 Plain bookkeeping: the sender passes the time in, tests drive it.
 """
@@ -71,7 +75,7 @@ class Pace:
     GROWTH_RTT = 1.2  # a window's median round trip within this of the fastest: room to grow
     CUT_RTT = 1.5  # beyond this: queueing, cut the limit in proportion
     REBASE_WINDOWS = 50  # the fastest round trip is re-measured this often (latency changes)
-    NOISE_DECAY = 0.1  # of a window, in the slow decay of the server's own share of 429s
+    NOISE_DECAY = 0.1  # of a window, in the slow average of the server's own share of 429s
     MARGIN = 0.02  # a share of 429s above the server's own (and its spread) by this: pressure
 
     def __init__(self, ceiling: int, max_rate: float | None = None) -> None:
@@ -144,7 +148,7 @@ class Pace:
         if rtt is not None:
             window.rtts.append(rtt)
             self._base_rtt = min(self._base_rtt, rtt)
-        growing = self._slow_start and self.limit < self.ceiling
+        growing = self._slow_start and self._trial is None and self.limit < self.ceiling
         if window.size < (self.limit if growing else max(self.MIN_WINDOW, self.limit)):
             return False
         before = (self.limit, self.rate_cap)
@@ -161,20 +165,20 @@ class Pace:
         steady = size >= self.MIN_WINDOW  # a share of a few answers says little
         if self._trial is not None and steady:
             self._judge(throttled, size)
-        elif steady and share < self._noise:  # the server's own share, decaying
-            self._noise += self.NOISE_DECAY * (share - self._noise)
         expected = self._noise * size  # 429s the server's own share gives, and its spread
         spread = 3 * math.sqrt(expected * (1 - self._noise))
         pressed = (
             self._trial is None
-            and throttled >= 1
+            and throttled >= (1 if steady else 2)  # one 429 in a few answers may be chance
             and throttled > expected + spread + self.MARGIN * size
         )
+        if steady and not pressed and self._trial is None and not self._limited:
+            self._noise += self.NOISE_DECAY * (share - self._noise)  # the server's own share
         if pressed:
-            self._slow_start = False
             first = now if self._first_answer is None else self._first_answer
             accepted = len(self._accepted) / min(1.0, max(now - first, 0.05))
             if self._limited:  # a known limit: AIMD, never below half the best second so far
+                self._slow_start = False
                 cap = min(0.9 * accepted, self.rate_cap or accepted)
                 self.rate_cap = max(1.0, 0.5 * self._peak_accepted, cap)
             else:  # a probe at half the pace: does the share fall with it?
@@ -213,7 +217,7 @@ class Pace:
         self._trial = None
         share = trial.throttled / trial.answers
         if share <= self.MARGIN:
-            self._limited = True
+            self._limited, self._slow_start = True, False
             self.rate_cap = max(1.0, 0.9 * trial.accepted)
         else:
             self._noise = max(self._noise, share)

@@ -262,7 +262,8 @@ class Sender:
         self.health = health or Health()
         lock = threading.Lock()
         self._active = threading.Condition(lock)  # workers the pace lets send wait here
-        self._parked = threading.Condition(lock)  # the others wait here
+        # the others wait here, each on its own: a change of the limit wakes only those it lets in
+        self._parked = [threading.Condition(lock) for _ in range(self.max_concurrency)]
         self._handed = threading.Condition(lock)  # the caller's thread waits here
         self._source: Iterator[tuple[str, dict[str, Any]]] = iter(())
         self._queue: deque[_Job] = deque()  # read from the source, not yet taken
@@ -411,7 +412,8 @@ class Sender:
     def _wake_all(self) -> None:
         """Wake every waiting thread (the lock held): something all of them must see."""
         self._active.notify_all()
-        self._parked.notify_all()
+        for parked in self._parked:
+            parked.notify()
         self._handed.notify()
 
     def _idle(self) -> bool:
@@ -430,7 +432,7 @@ class Sender:
                 if self._aborted or self._stopping(now) or self._idle():
                     return None
                 if number >= self.pace.limit:
-                    self._parked.wait()
+                    self._parked[number].wait()
                     continue
                 outage = self.health.in_outage
                 timeout = None
@@ -469,8 +471,11 @@ class Sender:
             self._in_flight -= 1
             now = time.monotonic()
             answered = outcome.http_status is not None
+            limit = self.pace.limit
             if self.pace.observe(_answer(outcome), rtt if answered else None, now):
-                self._wake_all()
+                self._active.notify_all()  # the rate changed, or the limit
+                for number in range(limit, self.pace.limit):
+                    self._parked[number].notify()
             was_outage, was_stopped = self.health.in_outage, self.health.stop is not None
             self.health.observe(outcome, now, dt.datetime.now(dt.UTC), probe=job.probe)
             stopped = self.health.stop is not None

@@ -8,11 +8,11 @@ window of answers (about one round trip) at a time:
 
 - **Requests in flight** start at one, so the first round trips measure the server alone, and
   double per clean window (slow start: a window is then ``limit`` answers) until a round trip
-  grows or 429s turn out to be a rate limit, then grow by a tenth per clean window (of at least ``MIN_WINDOW`` answers). A
-  window is clean when its median round trip is within ``GROWTH_RTT`` of the fastest seen
-  lately and the limit was used; a round trip beyond ``CUT_RTT`` of it cuts the limit in
-  proportion (a latency gradient, as in Netflix's concurrency-limits). Between 1 and
-  ``ceiling``.
+  grows or 429s turn out to be a rate limit, then grow by a tenth per clean window (of at
+  least ``MIN_WINDOW`` answers). A window is clean when its median round trip is within
+  ``GROWTH_RTT`` of the fastest seen lately and the limit was used; a round trip beyond
+  ``CUT_RTT`` of it cuts the limit in proportion (a latency gradient, as in Netflix's
+  concurrency-limits). Between 1 and ``ceiling``.
 - **The request rate** is free until Reo.Dev throttles. The first 429s (two in a window of a
   few answers, one in a window of ``MIN_WINDOW``) start a probe at half the rate Reo.Dev
   accepted over the last second (a 429 slows the whole delivery, not only its event). If the

@@ -342,6 +342,21 @@ def test_an_outage_probes_at_growing_intervals_and_ends_on_an_answer() -> None:
     assert not health.in_outage and health.stop is None  # it answered: it is back
 
 
+def test_a_run_of_failures_likely_by_chance_is_no_outage() -> None:
+    """Three answers in eight unavailable for a while (near the bench's fault mix): 12 in a row
+    is chance there (one in 130,000); 15 is one in a million, an outage."""
+    health = Health(outage_limit_seconds=100)
+    U, D = UNAVAILABLE, DELIVERED  # noqa: N806
+    pattern = [U, D, U, D, U, D, D, D]
+    for n in range(2000):
+        health.observe(pattern[n % 8], n * 0.001, WALL)
+    for n in range(14):
+        health.observe(UNAVAILABLE, 2.0 + n * 0.001, WALL)
+    assert not health.in_outage
+    health.observe(UNAVAILABLE, 2.1, WALL)
+    assert health.in_outage and health.outage_since == 2.0
+
+
 def test_an_outage_longer_than_the_limit_stops_saying_since_when() -> None:
     health = Health(outage_limit_seconds=60)
     health.observe(UNAVAILABLE, 5.0, WALL)

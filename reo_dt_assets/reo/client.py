@@ -43,7 +43,7 @@ from reo_dt_assets.settings import REO_API_KEY, REO_EVENT_ID_TYPE, REO_INGEST_BA
 
 USAGE_PATH = "/api/product/usage"
 
-#: 20 tries, waits doubling from 0.1 s and capped at 2 s: about 30 s of retrying per event.
+#: 20 tries, waits doubling from 0.1 s and capped at 2 s: at most about 30 s of retrying an event.
 DEFAULT_RETRY = RetryPolicy(
     attempts=int(settings.REO_RETRY_ATTEMPTS.default),
     base_delay=settings.REO_RETRY_BASE_SECONDS.default,

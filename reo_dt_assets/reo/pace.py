@@ -48,7 +48,6 @@ class Answer(Enum):
 class _Trial:
     """A probe at half the pace after the first 429s: is it a limit, or the server's own?"""
 
-    share: float  # of 429s that started it
     accepted: float  # requests per second Reo.Dev accepted then
     cap_before: float | None
     skip: bool = True
@@ -163,26 +162,26 @@ class Pace:
         elapsed = max(now - (now if window.started is None else window.started), 1e-6)
         rate = size / elapsed
         steady = size >= self.MIN_WINDOW  # a share of a few answers says little
-        if self._trial is not None and steady:
+        probing = self._trial is not None  # this window decides nothing else, even if it ends it
+        if probing and steady:
             self._judge(throttled, size)
         expected = self._noise * size  # 429s the server's own share gives, and its spread
         spread = 3 * math.sqrt(expected * (1 - self._noise))
         pressed = (
-            self._trial is None
+            not probing
             and throttled >= (1 if steady else 2)  # one 429 in a few answers may be chance
             and throttled > expected + spread + self.MARGIN * size
         )
-        if steady and not pressed and self._trial is None and not self._limited:
+        if steady and not pressed and not probing and not self._limited:
             self._noise += self.NOISE_DECAY * (share - self._noise)  # the server's own share
         if pressed:
             first = now if self._first_answer is None else self._first_answer
             accepted = len(self._accepted) / min(1.0, max(now - first, 0.05))
             if self._limited:  # a known limit: AIMD, never below half the best second so far
-                self._slow_start = False
                 cap = min(0.9 * accepted, self.rate_cap or accepted)
                 self.rate_cap = max(1.0, 0.5 * self._peak_accepted, cap)
             else:  # a probe at half the pace: does the share fall with it?
-                self._trial = _Trial(share, accepted, self.rate_cap)
+                self._trial = _Trial(accepted, self.rate_cap)
                 self.rate_cap = max(1.0, 0.5 * accepted)
         elif self._trial is None and self.rate_cap is not None and rate >= 0.8 * self.rate_cap:
             # grows only while it holds the pace back, by the clock (windows vary in length)

@@ -171,9 +171,11 @@ class Health:
             self.stop = Stop(StopKind.REFUSED, outcome)
             return
         unavailable = verdict is Verdict.RETRY and outcome.http_status != 429
-        self._share += (unavailable - self._share) / self.SHARE_ANSWERS
         if unavailable:
             self._unavailable(outcome, now, wall, probe)
+        if not self.in_outage:  # an outage's answers say nothing of the share before the next
+            self._share += (unavailable - self._share) / self.SHARE_ANSWERS
+        if unavailable:
             return
         self.streak, self.outage_since = 0, None
         if verdict is Verdict.DONE:
@@ -276,11 +278,11 @@ class Sender:
         self._hand_back_seconds = hand_back_seconds
         self.pace = Pace(self.max_concurrency, max_rate)
         self.health = health or Health()
-        lock = threading.Lock()
-        self._active = threading.Condition(lock)  # workers the pace lets send wait here
+        self._lock = threading.Lock()  # every condition below is on it
+        self._active = threading.Condition(self._lock)  # workers the pace lets send wait here
         # the others wait here, each on its own: a change of the limit wakes only those it lets in
-        self._parked = [threading.Condition(lock) for _ in range(self.max_concurrency)]
-        self._handed = threading.Condition(lock)  # the caller's thread waits here
+        self._parked = [threading.Condition(self._lock) for _ in range(self.max_concurrency)]
+        self._handed = threading.Condition(self._lock)  # the caller's thread waits here
         self._source: Iterator[tuple[str, dict[str, Any]]] = iter(())
         self._queue: deque[_Job] = deque()  # read from the source, not yet taken
         self._source_done = False

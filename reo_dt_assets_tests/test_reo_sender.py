@@ -343,18 +343,17 @@ def test_an_outage_probes_at_growing_intervals_and_ends_on_an_answer() -> None:
 
 
 def test_a_run_of_failures_likely_by_chance_is_no_outage() -> None:
-    """Three answers in eight unavailable for a while (near the bench's fault mix): 12 in a row
-    is chance there (one in 130,000); 15 is one in a million, an outage."""
+    """Five answers in thirteen unavailable for a while (38%, near the bench's fault mix): 12 in
+    a row come about once in 100,000 answers there, chance; 15 are under one in a million."""
     health = Health(outage_limit_seconds=100)
-    U, D = UNAVAILABLE, DELIVERED  # noqa: N806
-    pattern = [U, D, U, D, U, D, D, D]
-    for n in range(2000):
-        health.observe(pattern[n % 8], n * 0.001, WALL)
+    pattern = [UNAVAILABLE if n in (0, 3, 5, 8, 10) else DELIVERED for n in range(13)]
+    for n in range(2002):
+        health.observe(pattern[n % 13], n * 0.001, WALL)
     for n in range(14):
-        health.observe(UNAVAILABLE, 2.0 + n * 0.001, WALL)
+        health.observe(UNAVAILABLE, 3.0 + n * 0.001, WALL)
     assert not health.in_outage
-    health.observe(UNAVAILABLE, 2.1, WALL)
-    assert health.in_outage and health.outage_since == 2.0
+    health.observe(UNAVAILABLE, 3.1, WALL)
+    assert health.in_outage and health.outage_since == 3.0
 
 
 def test_an_outage_longer_than_the_limit_stops_saying_since_when() -> None:

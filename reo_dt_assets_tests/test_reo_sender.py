@@ -8,6 +8,7 @@ holds, a STOP leaves every event with one result, and the worker target is plain
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import platform
 import random
 import subprocess
@@ -224,20 +225,26 @@ def test_a_fixed_share_of_errors_is_the_servers_not_a_reason_to_slow_down() -> N
     assert pace.limit == 128 and pace.rate is None
 
 
+def _round_trip(pace: Pace, number: int, answer: Callable[[], Answer]) -> None:
+    """Round trip ``number`` of 20 ms: start what the pace allows, answer each at its end."""
+    now = number * 0.02
+    started = 0
+    while started < pace.limit and not pace.start(now, started):
+        started += 1
+    for _ in range(started):
+        pace.observe(answer(), 0.02, now + 0.02)
+
+
 def test_the_servers_own_429s_from_the_first_answer_do_not_end_slow_start() -> None:
     """One answer in ten is a 429 from the start, 20 ms away: the probe they start finds them
     the server's own, and in flight goes on doubling to the ceiling (with slow start ended by
     the probe, it grew a tenth a window: 67 round trips and 1,334 answers)."""
     pace = Pace(ceiling=128)
-    answers = 0
+    answers = itertools.count(1)
     for round_trip in range(40):
-        now = round_trip * 0.02
-        started = 0
-        while started < pace.limit and not pace.start(now, started):
-            started += 1
-        for _ in range(started):
-            answers += 1
-            pace.observe(Answer.THROTTLED if answers % 10 == 0 else Answer.DONE, 0.02, now + 0.02)
+        _round_trip(
+            pace, round_trip, lambda: Answer.THROTTLED if next(answers) % 10 == 0 else Answer.DONE
+        )
     assert pace.limit == 128 and pace.rate is None
 
 
@@ -251,21 +258,15 @@ def test_a_random_share_of_429s_is_never_taken_for_a_limit(seed: int) -> None:
     rng = random.Random(seed)
     pace = Pace(ceiling=128)
     capped = 0
+
+    def answer() -> Answer:
+        draw = rng.random()
+        return (
+            Answer.THROTTLED if draw < 0.07 else Answer.UNAVAILABLE if draw < 0.37 else Answer.DONE
+        )
+
     for round_trip in range(3000):
-        now = round_trip * 0.02
-        started = 0
-        while started < pace.limit and not pace.start(now, started):
-            started += 1
-        for _ in range(started):
-            draw = rng.random()
-            answer = (
-                Answer.THROTTLED
-                if draw < 0.07
-                else Answer.UNAVAILABLE
-                if draw < 0.37
-                else Answer.DONE
-            )
-            pace.observe(answer, 0.02, now + 0.02)
+        _round_trip(pace, round_trip, answer)
         capped += round_trip >= 1500 and pace.rate is not None
     assert pace.limit == 128 and pace.rate is None
     assert capped <= 15  # round trips of the second half spent under a probe's cap

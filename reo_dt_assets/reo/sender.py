@@ -170,13 +170,11 @@ class Health:
         if verdict is Verdict.STOP:
             self.stop = Stop(StopKind.REFUSED, outcome)
             return
-        unavailable = verdict is Verdict.RETRY and outcome.http_status != 429
-        if unavailable:
+        if verdict is Verdict.RETRY and outcome.http_status != 429:
             self._unavailable(outcome, now, wall, probe)
-        if not self.in_outage:  # an outage's answers say nothing of the share before the next
-            self._share += (unavailable - self._share) / self.SHARE_ANSWERS
-        if unavailable:
+            self._count_in_share(1.0)
             return
+        self._count_in_share(0.0)
         self.streak, self.outage_since = 0, None
         if verdict is Verdict.DONE:
             self.delivered_any = True
@@ -186,6 +184,12 @@ class Health:
             self._rejection = key
             if self._rejections >= self.same_rejections:
                 self.stop = Stop(StopKind.REJECTED, outcome, self._rejections)
+
+    def _count_in_share(self, unavailable: float) -> None:
+        """One answer into the share of unavailable ones; an outage's answers say nothing of
+        the share before the next."""
+        if not self.in_outage:
+            self._share += (unavailable - self._share) / self.SHARE_ANSWERS
 
     def _unavailable(
         self, outcome: Outcome[Any], now: float, wall: dt.datetime, probe: bool

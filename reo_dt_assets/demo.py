@@ -33,6 +33,7 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 
 from reo_dt_assets import settings
 from reo_dt_assets.dev import PROJECT, prepare_home, start_sandboxes
+from reo_dt_assets.upgrade import print_migrations
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LOCATION = "reo_dt_assets"  # workspace.yaml's code location: the one `make ui` shows
@@ -181,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     home = prepare_home()
     data_dir, duckdb_path = settings.data_dir().resolve(), settings.duckdb_path().resolve()
+    print_migrations()
     with ExitStack() as stack:
         start_sandboxes(stack)
         # Imported only now: the catalog reads the settings above when it loads.

@@ -29,6 +29,7 @@ from reo_dt_assets.defs import pools
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.settings import DAGSTER_PG_URL, REO_DT_DUCKLAKE
+from reo_dt_assets.upgrade import print_migrations
 
 PROJECT = Path(__file__).resolve().parent.parent
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     _stop_on_signals()
     try:
         home = prepare_home()
+        print_migrations()
         with ExitStack() as stack:
             if not args.no_sandbox:
                 start_sandboxes(stack, args.dt_port, args.reo_port)

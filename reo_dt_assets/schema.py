@@ -1,5 +1,6 @@
-"""The one definition of every DuckDB table: DDL, the UI's column schema and the schema checks
-all derive from it."""
+"""The one definition of every table: the UI's column schema, the schema checks and the writes
+derive from it. How a store gets there from any earlier release is ``migrations``; a test holds
+the two together."""
 
 from __future__ import annotations
 
@@ -23,21 +24,6 @@ class Table:
     @property
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
-
-    def added_columns(self, existing: list[str]) -> list[str]:
-        """``ALTER TABLE`` statements for the columns a table created by an earlier release,
-        with ``existing`` columns, lacks (added columns are nullable: old rows have none)."""
-        return [
-            f"ALTER TABLE {self.name} ADD COLUMN {c.name} {c.type}"
-            for c in self.columns
-            if c.name not in existing
-        ]
-
-    def ddl(self) -> str:
-        cells = ",\n    ".join(
-            f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
-        )
-        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {cells}\n)"
 
 
 USER_REVENUE = Table(
@@ -171,4 +157,13 @@ DAILY_REVENUE = Table(
             nullable=True,
         ),
     ),
+)
+
+#: Every table the project keeps (the budget's SQLite file aside: ``migrations``).
+TABLES = (
+    USER_REVENUE,
+    REVENUE_PARTITIONS,
+    REVENUE_RESTATEMENTS,
+    DELIVERIES,
+    DAILY_REVENUE,
 )

@@ -16,6 +16,7 @@ attached, and each connection is a cursor of it.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -25,19 +26,14 @@ from pathlib import Path
 import duckdb
 import psycopg2
 
-from reo_dt_assets.schema import (
-    DAILY_REVENUE,
-    DELIVERIES,
-    REVENUE_PARTITIONS,
-    REVENUE_RESTATEMENTS,
-    USER_REVENUE,
-    Table,
-)
+from reo_dt_assets.migrations import SCHEMA_VERSION, Migrated, migrate_lake
+from reo_dt_assets.schema import DELIVERIES, Table
 
 LAKE = "lake"  # the DuckLake catalog, as SQL names it
 LEDGER = "ledger"  # the PostgreSQL database of the delivery ledger, as SQL names it
-LAKE_TABLES = (USER_REVENUE, REVENUE_PARTITIONS, REVENUE_RESTATEMENTS, DAILY_REVENUE)
-OPENING_LOCK = 7212  # PostgreSQL advisory lock held while a process creates the tables
+STORE = "the DuckLake catalog (REO_DT_DUCKLAKE) and its ledger"
+OPENING_LOCK = 7212  # PostgreSQL advisory lock held while a process migrates the tables
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +70,24 @@ def _database(lake: DuckLake) -> duckdb.DuckDBPyConnection:
 
 
 def _open(lake: DuckLake) -> duckdb.DuckDBPyConnection:
+    conn, migrated = _attach(lake)
+    if migrated.applied:
+        _log.info(str(migrated))
+    return conn
+
+
+def migrate(lake: DuckLake, *, target: int = SCHEMA_VERSION) -> Migrated:
+    """Bring the catalog and its ledger to ``target`` (the explicit command; tests build older
+    stores with a lower one)."""
+    conn, migrated = _attach(lake, target)
+    conn.close()
+    return migrated
+
+
+def _attach(
+    lake: DuckLake, target: int = SCHEMA_VERSION
+) -> tuple[duckdb.DuckDBPyConnection, Migrated]:
+    """A DuckDB database with the catalog and the ledger attached, migrated to ``target``."""
     conn = duckdb.connect(
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     )
@@ -86,7 +100,8 @@ def _open(lake: DuckLake) -> duckdb.DuckDBPyConnection:
         if "://" not in lake.data_path:
             Path(lake.data_path).mkdir(parents=True, exist_ok=True)
         # The first processes to open a new catalog would race to create DuckLake's metadata
-        # tables and ours: one at a time, under a PostgreSQL advisory lock.
+        # tables, and after an upgrade to migrate ours: one at a time, under a PostgreSQL
+        # advisory lock, before anything reads them.
         with closing(psycopg2.connect(lake.catalog)) as lock, lock.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [OPENING_LOCK])
             catalog = lake.catalog.replace("'", "''")
@@ -96,26 +111,12 @@ def _open(lake: DuckLake) -> duckdb.DuckDBPyConnection:
             )
             conn.execute(f"ATTACH '{catalog}' AS {LEDGER} (TYPE postgres)")
             conn.execute(f"USE {LAKE}")
-            for table in LAKE_TABLES:
-                conn.execute(table.ddl())
-            # PostgreSQL's own types; the unique key holds even if two runs of one partition
-            # register its events at once.
-            cursor.execute(DELIVERIES.ddl().replace(" DOUBLE", " DOUBLE PRECISION"))
-            cursor.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
-                [DELIVERIES.name],
-            )
-            for statement in DELIVERIES.added_columns([name for (name,) in cursor.fetchall()]):
-                cursor.execute(statement)
-            cursor.execute(
-                f"CREATE UNIQUE INDEX IF NOT EXISTS {DELIVERIES.name}_key "
-                f"ON {DELIVERIES.name} ({', '.join(DELIVERIES.key)})"
-            )
+            migrated = migrate_lake(conn, cursor, STORE, target=target)
             lock.commit()
     except BaseException:
         conn.close()
         raise
-    return conn
+    return conn, migrated
 
 
 @contextmanager

@@ -20,11 +20,11 @@ import pytest
 
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
+from reo_dt_assets.migrations import file_store, migrate_duckdb_file
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, DTSandbox
 from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
-from reo_dt_assets.schema import DELIVERIES
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "reo_dt_assets_tests"  # and its apps.toml: the sandbox apps from a fixed day
@@ -130,17 +130,14 @@ def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str | None, str]:
     return failure.step_key, str(failure.event_specific_data)
 
 
-#: The ledger as releases before correction events created it (no ``kind`` column).
-FIRST_LEDGER_DDL = DELIVERIES.ddl().replace(",\n    kind VARCHAR", "")
-assert DELIVERIES.ddl() != FIRST_LEDGER_DDL
-
-
 def file_ledger(path: Path) -> DeliveryLedger:
-    """The delivery ledger in the DuckDB file ``path``, a fresh connection per transaction."""
+    """The delivery ledger in the DuckDB file ``path``, a fresh connection per transaction,
+    migrated first as production's connections are."""
 
     @contextmanager
     def connect() -> Iterator[duckdb.DuckDBPyConnection]:
         with duckdb.connect(str(path)) as conn:
+            migrate_duckdb_file(conn, file_store(path))
             yield conn
 
     return DeliveryLedger(connect)

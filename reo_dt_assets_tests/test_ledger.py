@@ -7,10 +7,11 @@ from pathlib import Path
 
 import duckdb
 
+from reo_dt_assets.migrations import migrate_file_at
 from reo_dt_assets.reo.events import BuiltEvent
 from reo_dt_assets.reo.ledger import SUPERSEDED
 from reo_dt_assets.reo.sender import SendResult
-from reo_dt_assets_tests.helpers import FIRST_LEDGER_DDL, file_ledger
+from reo_dt_assets_tests.helpers import file_ledger
 
 DAY = dt.date(2026, 11, 20)
 
@@ -89,8 +90,8 @@ def test_a_correction_not_delivered_is_superseded_until_registered_again(tmp_pat
 
 def test_a_ledger_of_an_earlier_release_gains_the_kind_column(tmp_path: Path) -> None:
     path = tmp_path / "ledger.duckdb"
+    migrate_file_at(path, target=4)  # the release before correction events: no kind column
     with duckdb.connect(str(path)) as conn:
-        conn.execute(FIRST_LEDGER_DDL)
         conn.execute(
             "INSERT INTO reo_event_deliveries VALUES ('e0', ?, '1', 'user0', 'delivered', 1, "
             "200, NULL, 'h', '{}', 1.0, now(), now(), now())",

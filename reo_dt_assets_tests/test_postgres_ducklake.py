@@ -14,18 +14,25 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
+import psycopg2
 import pytest
 
+from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE
 from reo_dt_assets.reo.ledger import DeliveryLedger
-from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, USER_REVENUE
-from reo_dt_assets.warehouse import DuckLake, lake_connection
+from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, TABLES, USER_REVENUE
+from reo_dt_assets.warehouse import DuckLake, lake_connection, migrate
 from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
-from reo_dt_assets_tests.helpers import assert_users_are_the_ground_truth
+from reo_dt_assets_tests.helpers import REPO, all_resources, assert_users_are_the_ground_truth
 from reo_dt_assets_tests.postgres import Postgres, postgres_server
+from reo_dt_assets_tests.stores import older_lake
+from reo_dt_assets_tests.test_upgrades import CHAIN
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")
@@ -48,7 +55,10 @@ def _lake(postgres: Postgres, tmp_path: Path) -> DuckLake:
 WRITER = """
 import datetime as dt, sys
 from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE
 from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.reo.sender import SendResult
 from reo_dt_assets.schema import REVENUE_PARTITIONS
 from reo_dt_assets.transactions import retry_conflicts, transaction
@@ -186,3 +196,120 @@ def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> N
         report = instance.get_latest_materialization_event(dg.AssetKey("revenue_report"))
         assert report is not None and report.run_id in {run.run_id for run in rollups}
     assert list(deployment.data.glob("*.duckdb")) == []  # no local DuckDB file was written
+
+
+UPGRADED_RUN = """
+import sys
+import dagster as dg
+from pathlib import Path
+from reo_dt_assets_tests.helpers import all_resources
+from reo_dt_assets_tests.test_upgrades import CHAIN
+
+dt_url, reo_url, data, key = sys.argv[1:]
+result = dg.materialize(
+    CHAIN, partition_key=key, resources=all_resources(dt_url, Path(data), reo_url)
+)
+checks = result.get_asset_check_evaluations()
+print("OK" if result.success and checks and all(c.passed for c in checks) else "FAILED")
+"""
+
+
+@pytest.mark.slow
+def test_four_runs_at_once_right_after_an_upgrade_on_ducklake(
+    postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The catalog and ledger as the release before this one left them (schema 3, before
+    versions, a day delivered): four runs start at once, each in its own process, on the
+    delivered day and a new one of two apps. They migrate once between them, all succeed, and
+    no event of the delivered day is sent again."""
+    delivered_day, new_day = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
+    before = _lake(postgres, tmp_path / "before")
+    lake = _lake(postgres, tmp_path / "after")
+    with DTSandbox(rows=400) as dt_sandbox:
+        with ReoSandbox() as reo:
+            monkeypatch.setenv("REO_DT_DUCKLAKE", before.catalog)
+            monkeypatch.setenv("REO_DT_DUCKLAKE_DATA_PATH", before.data_path)
+            result = dg.materialize(
+                CHAIN,
+                partition_key=f"{APPS[0]}|{delivered_day}",
+                resources=all_resources(dt_sandbox.url, tmp_path / "data", reo.url),
+            )
+            assert result.success
+            delivered = set(reo.counts())
+        older_lake(before, lake, 3, versioned=False)
+        environment = {
+            **os.environ,
+            "REO_DT_DUCKLAKE": lake.catalog,
+            "REO_DT_DUCKLAKE_DATA_PATH": lake.data_path,
+        }
+        keys = [f"{app}|{day}" for app in APPS for day in (delivered_day, new_day)]
+        with ReoSandbox() as reo:
+            arguments = [dt_sandbox.url, reo.url, str(tmp_path / "data")]
+            children = [
+                subprocess.Popen(
+                    [sys.executable, "-c", UPGRADED_RUN, *arguments, key],
+                    cwd=REPO,
+                    env=environment,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for key in keys
+            ]
+            try:
+                outputs = [child.communicate(timeout=300) for child in children]
+            finally:
+                for child in children:
+                    child.kill()
+                    child.wait()
+            counts = reo.counts()
+    assert [out.strip().splitlines()[-1:] for out, _ in outputs] == [["OK"]] * 4, [
+        err[-3000:] for _, err in outputs
+    ]
+    with closing(psycopg2.connect(lake.catalog)) as conn, conn.cursor() as cursor:
+        cursor.execute(f"SELECT version FROM {VERSIONS_TABLE} ORDER BY 1")
+        assert [v for (v,) in cursor.fetchall()] == list(range(1, SCHEMA_VERSION + 1))
+    assert counts and set(counts.values()) == {1} and not set(counts) & delivered
+
+
+#: How PostgreSQL's information_schema spells the DuckDB types of the ledger.
+POSTGRES_TYPES = {
+    "VARCHAR": "character varying",
+    "DATE": "date",
+    "INTEGER": "integer",
+    "DOUBLE": "double precision",
+    "TIMESTAMP": "timestamp without time zone",
+}
+
+
+@pytest.mark.slow
+def test_migrations_of_an_empty_catalog_make_the_current_tables(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """``schema``'s tables and migrations 1..N on an empty catalog and ledger are the same."""
+    lake = _lake(postgres, tmp_path)
+    migrate(lake)
+    with lake_connection(lake) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable = 'YES' "
+            "FROM information_schema.columns WHERE table_catalog = 'lake' "
+            "AND table_schema = 'main' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    found: dict[str, list[tuple]] = {}
+    for table, *column in rows:
+        found.setdefault(table, []).append(tuple(column))
+    expected = {
+        t.name: [(c.name, c.type, c.nullable) for c in t.columns] for t in TABLES if t != DELIVERIES
+    }
+    assert found == expected
+    with closing(psycopg2.connect(lake.catalog)) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
+            [DELIVERIES.name],
+        )
+        ledger = cursor.fetchall()
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [DELIVERIES.name])
+        [(index,)] = cursor.fetchall()
+    assert ledger == [(c.name, POSTGRES_TYPES[c.type], c.nullable) for c in DELIVERIES.columns]
+    assert "UNIQUE INDEX" in index and "(event_id)" in index

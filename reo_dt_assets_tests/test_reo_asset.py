@@ -26,7 +26,8 @@ from reo_dt_assets.revenue.store import event_users
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import DELIVERIES
-from reo_dt_assets_tests.helpers import FIRST_LEDGER_DDL, all_resources, step_failure, wait_for
+from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
+from reo_dt_assets_tests.stores import legacy_event_id, older_file_store
 
 DAY = dt.date(2026, 11, 20)
 APP = "148721"
@@ -469,11 +470,15 @@ def test_a_payload_over_256_kib_is_rejected_never_sent(
 def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
     dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
 ) -> None:
-    """The ledger's exact rows as the release before integer ids wrote them: half of the
-    partition delivered under 32-hex ids, half failed. The upgrade sends only the failed half,
-    each once, and keeps one row per event."""
+    """The ledger's exact rows as the release before integer ids wrote them, in a store of
+    that release (schema version 4, before versions were recorded): half of the partition
+    delivered under 32-hex ids, half failed. The upgrade sends only the failed half, each once,
+    and keeps one row per event."""
     _load(dt_sandbox, tmp_path)
-    with duckdb.connect(str(tmp_path / "reo_dt.duckdb")) as conn:
+    database = tmp_path / "reo_dt.duckdb"
+    older_file_store(database, tmp_path / "old.duckdb", 4, versioned=False)
+    (tmp_path / "old.duckdb").replace(database)
+    with duckdb.connect(str(database)) as conn:
         rows = event_users(conn, DAY, APP).iter_rows(named=True)
         users = build_events(
             rows,
@@ -483,10 +488,8 @@ def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
             activity_type="AD_REVENUE",
             environment="PRODUCTION",
         ).events
-        conn.execute(FIRST_LEDGER_DDL)
         for n, event in enumerate(users):
-            text = f"{APP}|{DAY}|{event.user_key}|AD_REVENUE"
-            legacy = hashlib.sha256(text.encode()).hexdigest()[:32]  # that release's event_id
+            legacy = legacy_event_id(APP, DAY.isoformat(), event.user_key, "AD_REVENUE")
             payload = payload_json({**event.payload, "event_id": legacy})
             delivered = n % 2 == 0
             conn.execute(

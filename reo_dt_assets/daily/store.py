@@ -14,8 +14,6 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from reo_dt_assets.revenue.queries import ensure_table
-from reo_dt_assets.revenue.store import ensure_tables
 from reo_dt_assets.schema import (
     DAILY_REVENUE,
     DELIVERIES,
@@ -82,11 +80,8 @@ def write_day(
 ) -> pl.DataFrame:
     """Replace ``day``'s rows for the catalog apps ``app_ids``; return them. On a DuckLake
     catalog, again if a concurrent writer's commit conflicts with it (logged to ``log``)."""
-    ensure_tables(conn)
-    ensure_table(conn, DAILY_REVENUE)
     # The ledger is read where the connection finds it: in this database, or in PostgreSQL beside
-    # a DuckLake catalog (on its search path); created here only if it is nowhere yet.
-    ensure_table(conn, DELIVERIES)
+    # a DuckLake catalog (on its search path).
     columns = ", ".join(DAILY_REVENUE.column_names)
 
     def replace() -> pl.DataFrame:
@@ -106,7 +101,6 @@ def same_weekday_history(
     conn: duckdb.DuckDBPyConnection, day: dt.date, weeks: int = 4
 ) -> pl.DataFrame:
     """Loaded rows of the same weekday over the ``weeks`` weeks before ``day``."""
-    ensure_table(conn, DAILY_REVENUE)
     days = [day - dt.timedelta(weeks=n) for n in range(1, weeks + 1)]
     return conn.sql(
         f"SELECT report_date, app_id, users, revenue_usd FROM {DAILY_REVENUE.name} "
@@ -116,7 +110,6 @@ def same_weekday_history(
 
 
 def day_rows(conn: duckdb.DuckDBPyConnection, day: dt.date) -> pl.DataFrame:
-    ensure_table(conn, DAILY_REVENUE)
     return conn.sql(
         f"SELECT * FROM {DAILY_REVENUE.name} WHERE report_date = ? ORDER BY app_id", params=[day]
     ).pl()

@@ -22,6 +22,7 @@ from reo_dt_assets.digital_turbine.budget import FILE_NAME as BUDGET_FILE
 from reo_dt_assets.digital_turbine.budget import Budget, ReportBudget
 from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY as DT_DEFAULT_RETRY
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
+from reo_dt_assets.migrations import file_store, migrate_duckdb_file
 from reo_dt_assets.reo.client import ReoClient
 from reo_dt_assets.reo.corrections import Thresholds
 from reo_dt_assets.retry import RetryPolicy
@@ -208,7 +209,9 @@ class WarehouseResource(DuckDBResource):
     """Connections to the tables: the DuckDB file ``database``, or, when ``REO_DT_DUCKLAKE``
     names a PostgreSQL database, the DuckLake catalog in it (``reo_dt_assets.warehouse``).
 
-    The conninfo is read when a run connects, like a credential, since it may hold a password.
+    Either store is brought to the current schema version before the first read
+    (``reo_dt_assets.migrations``). The conninfo is read when a run connects, like a credential,
+    since it may hold a password.
     On the file, a connection is closed when the work inside fails too: ``DuckDBResource``'s
     closes only on success, and after a failed write the traceback kept it, and with it the
     file's one write lock, alive until garbage collection, so other runs waited on a lock nobody
@@ -236,6 +239,7 @@ class WarehouseResource(DuckDBResource):
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as conn:
             try:
+                migrate_duckdb_file(conn, file_store(self.database))
                 configure_file_connection(conn, self.memory_mb)
                 yield conn
             except BaseException:

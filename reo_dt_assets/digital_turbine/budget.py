@@ -19,6 +19,8 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from reo_dt_assets.migrations import migrate_budget
+
 FILE_NAME = "dt_report_budget.sqlite"
 KEPT_DAYS = 2  # rows older than this are dropped: the budget looks at today and the last minute
 
@@ -60,9 +62,11 @@ class ReportBudget:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS report_requests (requested_at REAL NOT NULL, what TEXT)"
-        )
+        try:
+            migrate_budget(conn, f"the DT report budget {self.path}")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def spent_on(self, day: dt.date) -> int:

@@ -38,7 +38,6 @@ class DeliveryOutcome:
     device_only_users: int = 0
     device_only_revenue_usd: float = 0.0
     enriched: int = 0
-    upgraded_ids: int = 0  # ledger rows moved from 32-hex ids to integer ids
     sent_now: int = 0
     failed: int = 0
     pending: int = 0
@@ -67,9 +66,7 @@ def deliver(
     """Record the partition's events and send what is not yet delivered (``client=None``:
     record them as pending and send nothing). ``expected`` events to send, if known, give the
     progress lines an ETA."""
-    outcome = DeliveryOutcome(upgraded_ids=ledger.upgrade_legacy_ids(date, app_id))
-    if outcome.upgraded_ids:
-        log.info(f"ledger: {outcome.upgraded_ids} event ids of 32 hex digits upgraded to integers")
+    outcome = DeliveryOutcome()
     pending_note = None if client else DRY_RUN_NOTE
 
     def to_send() -> Iterator[tuple[str, dict[str, Any]]]:

@@ -13,10 +13,9 @@ flight, at ``client.MAX_UNRECORDED``): those events are still pending and are se
 next run, the one case besides a connection dropped after Reo.Dev read the request where
 Reo.Dev sees an ``event_id`` twice.
 
-Releases before integer event ids keyed events by 32 hex digits of the same digest;
-``upgrade_legacy_ids`` rewrites such a partition's keys to today's ids before its delivery
-(``events.upgraded_event_id``), so an event delivered under its old id is still delivered and
-never sent again.
+Releases before integer event ids keyed events by 32 hex digits of the same digest; a
+migration rewrote such keys to today's ids (``migrations.RewriteLegacyEventIds``), so an event
+delivered under its old id is still delivered and never sent again.
 
 A partition is registered a chunk at a time, each chunk before any of its events is sent, and
 read back a chunk at a time: memory does not grow with the partition.
@@ -37,9 +36,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from reo_dt_assets.reo.events import LEGACY_EVENT_ID, BuiltEvent, upgraded_event_id
+from reo_dt_assets.reo.events import BuiltEvent
 from reo_dt_assets.reo.sender import SendResult
-from reo_dt_assets.revenue.queries import ensure_table
 from reo_dt_assets.schema import DELIVERIES
 from reo_dt_assets.transactions import staged_transaction
 
@@ -116,34 +114,32 @@ class DeliveryLedger:
                 return_dtype=pl.String,
             )
         )
-        with self._connect() as conn:
-            ensure_table(conn, DELIVERIES)
-            with staged_transaction(conn, "staged_events", staged):
-                conn.execute(
-                    f"""UPDATE {DELIVERIES.name} AS l SET status = s.status,
+        with self._connect() as conn, staged_transaction(conn, "staged_events", staged):
+            conn.execute(
+                f"""UPDATE {DELIVERIES.name} AS l SET status = s.status,
                         last_error = s.last_error, payload = s.payload,
                         payload_hash = s.payload_hash, revenue_usd = s.revenue_usd,
                         updated_at = $now
                     FROM staged_events s
                     WHERE l.event_id = s.event_id AND l.status <> 'delivered'""",
-                    {"now": now},
-                )
-                conn.execute(
-                    f"""INSERT INTO {DELIVERIES.name}
+                {"now": now},
+            )
+            conn.execute(
+                f"""INSERT INTO {DELIVERIES.name}
                     SELECT s.event_id, $date, $app, s.user_key, s.status, 0, NULL, s.last_error,
                            s.payload_hash, s.payload, s.revenue_usd, $now, $now, NULL, s.kind
                     FROM staged_events s
                     WHERE NOT EXISTS (
                         SELECT 1 FROM {DELIVERIES.name} l WHERE l.event_id = s.event_id)""",
-                    {"date": date, "app": app_id, "now": now},
-                )
-                delivered = {
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT s.event_id FROM staged_events s JOIN {DELIVERIES.name} l "
-                        "ON l.event_id = s.event_id WHERE l.status = 'delivered'"
-                    ).fetchall()
-                }
+                {"date": date, "app": app_id, "now": now},
+            )
+            delivered = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT s.event_id FROM staged_events s JOIN {DELIVERIES.name} l "
+                    "ON l.event_id = s.event_id WHERE l.status = 'delivered'"
+                ).fetchall()
+            }
         to_send = [
             (e.event_id, e.payload)
             for e in built
@@ -151,38 +147,10 @@ class DeliveryLedger:
         ]
         return Registered(to_send=to_send, already_delivered=len(delivered))
 
-    def upgrade_legacy_ids(self, date: dt.date, app_id: str) -> int:
-        """Rewrite the partition's legacy 32-hex ids to today's ids, in one transaction;
-        return how many there were."""
-        with self._connect() as conn:
-            ensure_table(conn, DELIVERIES)
-            legacy = [
-                old
-                for (old,) in conn.execute(
-                    f"SELECT event_id FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? "
-                    "AND length(event_id) = 32",
-                    [date, app_id],
-                ).fetchall()
-                if LEGACY_EVENT_ID.fullmatch(old)
-            ]
-            if not legacy:
-                return 0
-            upgrades = pl.DataFrame(
-                {"old": legacy, "new": [upgraded_event_id(old) for old in legacy]},
-                schema={"old": pl.String, "new": pl.String},
-            )
-            with staged_transaction(conn, "upgraded_ids", upgrades):
-                conn.execute(
-                    f"""UPDATE {DELIVERIES.name} AS l SET event_id = u.new
-                    FROM upgraded_ids u WHERE l.event_id = u.old"""
-                )
-        return len(legacy)
-
     def supersede_corrections(self, date: dt.date, app_id: str) -> None:
         """Reject the partition's corrections not yet delivered, saying why: a new load decides
         which are still due (``reo.corrections``), and ``register`` makes those pending again."""
         with self._connect() as conn:
-            ensure_table(conn, DELIVERIES)
             conn.execute(
                 f"""UPDATE {DELIVERIES.name} SET status = 'rejected', last_error = $why,
                     updated_at = $now
@@ -237,7 +205,6 @@ class DeliveryLedger:
         were scattered over every row group: 21 s for 951k events, 10 s by ``rowid``."""
         where = f"FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ?"
         with self._connect() as conn:
-            ensure_table(conn, DELIVERIES)
             [(kind,)] = conn.execute(
                 "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
             ).fetchall()
@@ -277,7 +244,6 @@ class DeliveryLedger:
         params: list[Any] | None = None,
     ) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
-            ensure_table(conn, DELIVERIES)
             return conn.execute(
                 f"{select} FROM {DELIVERIES.name} WHERE report_date = ? AND app_id = ? {tail}",
                 [date, app_id, *(params or [])],

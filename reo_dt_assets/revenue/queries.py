@@ -118,31 +118,6 @@ def raw_totals(path: Path) -> Totals:
     return Totals(int(row[0]), int(row[1] or 0), float(row[2] or 0))
 
 
-def has_table(conn: duckdb.DuckDBPyConnection, table: Table) -> bool:
-    """Whether ``table`` is reachable on the connection (the ledger may not exist yet, or live in
-    PostgreSQL beside a DuckLake catalog, on the search path)."""
-    return bool(
-        conn.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = ?", [table.name]).fetchall()
-    )
-
-
-def ensure_table(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """Create ``table`` where the connection finds none, or add the columns later releases gave
-    it to the one an earlier release created (the ledger in PostgreSQL is migrated when the
-    catalog opens: ``warehouse``)."""
-    if not has_table(conn, table):
-        conn.execute(table.ddl())
-        return
-    existing = [
-        name
-        for (name,) in conn.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table.name]
-        ).fetchall()
-    ]
-    for statement in table.added_columns(existing):
-        conn.execute(statement)
-
-
 def last_load_restatement(
     conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
 ) -> Restatement | None:
@@ -168,9 +143,7 @@ def delivered_events(
 ) -> DeliveredEvents:
     """The partition's delivered usage events, and those a reload made stale: what Reo.Dev was
     told of the user (the event's revenue plus any delivered corrections) is a cent or more
-    away from the user's revenue now (nothing, if the user is gone); none without a ledger."""
-    if not has_table(conn, DELIVERIES):
-        return DeliveredEvents(0, 0)
+    away from the user's revenue now (nothing, if the user is gone)."""
     [(delivered, stale)] = conn.execute(
         f"""
         WITH told AS (

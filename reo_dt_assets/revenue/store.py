@@ -24,11 +24,6 @@ from reo_dt_assets.schema import REVENUE_PARTITIONS, REVENUE_RESTATEMENTS, USER_
 from reo_dt_assets.transactions import retry_conflicts, transaction
 
 
-def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    for table in (USER_REVENUE, REVENUE_PARTITIONS, REVENUE_RESTATEMENTS):
-        conn.execute(table.ddl())
-
-
 @dataclass(frozen=True)
 class Restatement:
     """A row of ``revenue_restatements``: its fields are the table's columns."""
@@ -110,7 +105,6 @@ def write_partition(
     record a restatement if the totals moved; on a DuckLake catalog, again if a concurrent
     writer's commit conflicts with it (logged to ``log``). Say what was replaced.
     """
-    ensure_tables(conn)
     columns = ", ".join(USER_REVENUE.column_names)
     selected = ", ".join(
         "$loaded_at::TIMESTAMP" if name == "loaded_at" else name
@@ -179,7 +173,6 @@ def _insert_summary(
 
 def partition_loaded(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> bool:
     """Whether the partition was ever written (its summary row exists, even with no users)."""
-    ensure_tables(conn)
     [(count,)] = conn.execute(
         f"SELECT count(*) FROM {REVENUE_PARTITIONS.name} WHERE report_date = ? AND app_id = ?",
         [date, app_id],

@@ -2,15 +2,20 @@
 
 The variable names are a contract that other tooling relies on; this module is the one place
 that knows them and their defaults. Secrets are not read here: they reach the resources through
-`dagster.EnvVar` so that they never sit in a config value that the UI could show.
+`dagster.EnvVar` so that they never sit in a config value that the UI could show. ``validate``
+reads every other one when the code location loads, so a bad value fails ``dg check defs`` and
+the deployment, naming it, instead of the first schedule tick or run that reads it.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 DT_CLIENT_ID = "DT_CLIENT_ID"
 DT_CLIENT_SECRET = "DT_CLIENT_SECRET"
@@ -58,39 +63,42 @@ DEFAULT_REO_INGEST_BASE_URL = "https://ingest.reo.dev"
 
 @dataclass(frozen=True)
 class Tunable:
-    """A number with a default that the environment variable ``name`` overrides."""
+    """A number with a default that the environment variable ``name`` overrides: at least
+    ``minimum``, and a whole number if ``whole``."""
 
     name: str
     default: float
+    minimum: float = 0
+    whole: bool = False
 
     def value(self) -> float:
-        return number(self.name, self.default)
+        return number(self.name, self.default, self.minimum, whole=self.whole)
 
 
 # The DT client's tunables: the resource's config defaults (read when the code location loads)
 # and the client's own defaults.
 DT_TIMEOUT_SECONDS = Tunable("DT_TIMEOUT_SECONDS", 30.0)
-DT_RETRY_ATTEMPTS = Tunable("DT_RETRY_ATTEMPTS", 5)
+DT_RETRY_ATTEMPTS = Tunable("DT_RETRY_ATTEMPTS", 5, whole=True)
 DT_POLL_INITIAL_SECONDS = Tunable("DT_POLL_INITIAL_SECONDS", 2.0)
 DT_POLL_MAX_SECONDS = Tunable("DT_POLL_MAX_SECONDS", 30.0)
 DT_POLL_DEADLINE_SECONDS = Tunable("DT_POLL_DEADLINE_SECONDS", 300.0)
-DT_NOT_READY_RETRIES = Tunable("DT_NOT_READY_RETRIES", 6)
+DT_NOT_READY_RETRIES = Tunable("DT_NOT_READY_RETRIES", 6, whole=True)
 DT_NOT_READY_WAIT_SECONDS = Tunable("DT_NOT_READY_WAIT_SECONDS", 600.0)
 # The Reo.Dev client's tunables, the same way.
-REO_MAX_CONCURRENCY = Tunable("REO_MAX_CONCURRENCY", 128)
+REO_MAX_CONCURRENCY = Tunable("REO_MAX_CONCURRENCY", 128, whole=True)
 #: Before adaptive pacing, requests in flight were fixed by REO_CONCURRENCY: now the ceiling.
 REO_CONCURRENCY = "REO_CONCURRENCY"
 REO_MAX_REQUESTS_PER_SECOND = Tunable("REO_MAX_REQUESTS_PER_SECOND", 0)  # 0: no hard cap
 REO_TIMEOUT_SECONDS = Tunable("REO_TIMEOUT_SECONDS", 10.0)
-REO_RETRY_ATTEMPTS = Tunable("REO_RETRY_ATTEMPTS", 20)
+REO_RETRY_ATTEMPTS = Tunable("REO_RETRY_ATTEMPTS", 20, whole=True)
 REO_RETRY_BASE_SECONDS = Tunable("REO_RETRY_BASE_SECONDS", 0.1)
 REO_RETRY_MAX_SECONDS = Tunable("REO_RETRY_MAX_SECONDS", 2.0)
 REO_OUTAGE_LIMIT_SECONDS = Tunable("REO_OUTAGE_LIMIT_SECONDS", 600.0)
 #: MiB one user_revenue load aims to stay within.
-REO_DT_LOAD_MEMORY_MB = Tunable("REO_DT_LOAD_MEMORY_MB", 1024)
+REO_DT_LOAD_MEMORY_MB = Tunable("REO_DT_LOAD_MEMORY_MB", 1024, 512, whole=True)
 #: MiB DuckDB may use on any other connection to the file (deliveries, checks, the rollup): a
 #: scan of a million-event ledger otherwise caches it whole. Beyond it DuckDB spills to disk.
-REO_DT_DUCKDB_MEMORY_MB = Tunable("REO_DT_DUCKDB_MEMORY_MB", 256)
+REO_DT_DUCKDB_MEMORY_MB = Tunable("REO_DT_DUCKDB_MEMORY_MB", 256, 64, whole=True)
 #: A reload that moves a day whose events were delivered by more than this % is a warning.
 REO_DT_RESTATEMENT_WARN_PCT = Tunable("REO_DT_RESTATEMENT_WARN_PCT", 10.0)
 #: An app with a correction_activity_type corrects a delivered user whose revenue moved by more
@@ -98,24 +106,33 @@ REO_DT_RESTATEMENT_WARN_PCT = Tunable("REO_DT_RESTATEMENT_WARN_PCT", 10.0)
 REO_CORRECTION_MIN_USD = Tunable("REO_CORRECTION_MIN_USD", 0.01)
 REO_CORRECTION_MIN_PCT = Tunable("REO_CORRECTION_MIN_PCT", 10.0)
 #: Seconds between two ticks of the alert sensor.
-REO_DT_ALERT_INTERVAL_SECONDS = Tunable("REO_DT_ALERT_INTERVAL_SECONDS", 30)
+REO_DT_ALERT_INTERVAL_SECONDS = Tunable("REO_DT_ALERT_INTERVAL_SECONDS", 30, whole=True)
 #: An alert waits until no other came for this long, so a burst goes out as one summary.
 REO_DT_ALERT_SETTLE_SECONDS = Tunable("REO_DT_ALERT_SETTLE_SECONDS", 60)
 
 
+def http_url(name: str, default: str) -> str:
+    """The http(s) URL in the environment variable ``name``, else ``default``."""
+    value = os.environ.get(name) or default
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name}={value!r}: expected an http(s) URL such as {default}")
+    return value
+
+
 def dt_reporting_base_url() -> str:
-    return os.environ.get(DT_REPORTING_BASE_URL) or DEFAULT_DT_REPORTING_BASE_URL
+    return http_url(DT_REPORTING_BASE_URL, DEFAULT_DT_REPORTING_BASE_URL)
 
 
 def reo_ingest_base_url() -> str:
-    return os.environ.get(REO_INGEST_BASE_URL) or DEFAULT_REO_INGEST_BASE_URL
+    return http_url(REO_INGEST_BASE_URL, DEFAULT_REO_INGEST_BASE_URL)
 
 
 def reo_max_concurrency() -> int:
     """``REO_MAX_CONCURRENCY``, else the older ``REO_CONCURRENCY``, else 128."""
     if (os.environ.get(REO_MAX_CONCURRENCY.name) or "").strip():
         return max(1, int(REO_MAX_CONCURRENCY.value()))
-    return max(1, int(number(REO_CONCURRENCY, REO_MAX_CONCURRENCY.default)))
+    return max(1, int(number(REO_CONCURRENCY, REO_MAX_CONCURRENCY.default, whole=True)))
 
 
 def event_id_type() -> EventIdType:
@@ -128,7 +145,7 @@ def event_id_type() -> EventIdType:
 
 def ui_url() -> str:
     """The Dagster UI's base URL, without a trailing slash, for the links in alerts."""
-    return (os.environ.get(REO_DT_UI_URL) or DEFAULT_UI_URL).strip().rstrip("/")
+    return http_url(REO_DT_UI_URL, DEFAULT_UI_URL).strip().rstrip("/")
 
 
 def alert_warnings() -> bool:
@@ -160,20 +177,29 @@ def apps_file() -> Path:
 
 def user_directory() -> str:
     """A CSV path, ``duckdb:<table>`` for a table in the DuckDB file, or empty for none."""
-    return os.environ.get(REO_DT_USER_DIRECTORY) or ""
+    value = os.environ.get(REO_DT_USER_DIRECTORY) or ""
+    table = value.removeprefix("duckdb:") if value.startswith("duckdb:") else None
+    if table is not None and (not table.strip() or '"' in table):
+        raise ValueError(
+            f"{REO_DT_USER_DIRECTORY}={value!r}: expected duckdb:<table> with the name of a "
+            "table in the DuckDB file, a CSV path, or unset for no directory"
+        )
+    return value
 
 
-def number(name: str, default: float) -> float:
-    """A tunable's value from the environment variable ``name``, else ``default``."""
+def number(name: str, default: float, minimum: float = 0, *, whole: bool = False) -> float:
+    """A tunable's value from the environment variable ``name``, else ``default``: a number
+    (a whole one if ``whole``) >= ``minimum``."""
     value = (os.environ.get(name) or "").strip()
     if not value:
         return default
+    kind = "a whole number" if whole else "a number"
     try:
         parsed = float(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r}: expected a number (default {default})") from None
-    if parsed < 0:
-        raise ValueError(f"{name}={value!r}: expected a number >= 0 (default {default})")
+        parsed = math.nan
+    if not parsed >= minimum or (whole and not parsed.is_integer()):
+        raise ValueError(f"{name}={value!r}: expected {kind} >= {minimum:g} (default {default:g})")
     return parsed
 
 
@@ -210,3 +236,52 @@ def report_limit(name: str) -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{name}={value!r}: expected a whole number >= 1, or unset for no limit")
     return int(value)
+
+
+#: Every tunable of this module, for ``validate``.
+TUNABLES = tuple(value for value in list(globals().values()) if isinstance(value, Tunable))
+
+
+class SettingsError(ValueError):
+    """Settings the environment gives that cannot be used; the message lists each one."""
+
+
+def validate() -> None:
+    """Read every setting but the secrets (read when a run uses them, and never shown); raise
+    one ``SettingsError`` naming each bad variable, its value and what it expects."""
+    reads: list[Callable[[], object]] = [
+        *(tunable.value for tunable in TUNABLES),
+        reo_max_concurrency,
+        dt_reporting_base_url,
+        reo_ingest_base_url,
+        ui_url,
+        event_id_type,
+        alert_warnings,
+        user_directory,
+        pull_ages,
+        lambda: report_limit(DT_REPORTS_PER_DAY),
+        lambda: report_limit(DT_REPORTS_PER_MINUTE),
+        _catalog_file,
+    ]
+    problems: dict[str, None] = {}  # in order, once each (a tunable may be read twice)
+    for read in reads:
+        try:
+            read()
+        except ValueError as error:
+            problems[str(error)] = None
+    if problems:
+        raise SettingsError(
+            f"{len(problems)} setting(s) in the environment cannot be used; fix them where the "
+            "code location runs (see .env.example), then reload it:\n"
+            + "\n".join(f"  - {problem}" for problem in problems)
+        )
+
+
+def _catalog_file() -> None:
+    """The catalog's file is there (what it holds is checked when it loads: ``catalog``)."""
+    path = apps_file()
+    if not path.is_file():
+        raise ValueError(
+            f"{REO_DT_APPS_FILE}={str(path)!r}: no such file; expected the app catalog "
+            "(a TOML file such as apps.toml)"
+        )

@@ -1,6 +1,7 @@
 """The code location loads and validates, with every asset, check and resource wired."""
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from reo_dt_assets.definitions import defs
 from reo_dt_assets.defs.executor import executor
 from reo_dt_assets.reo.events import BuiltEvent
 from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets_tests.helpers import REPO
 
 DEFS = defs()  # what `dg` and the webserver load from the folder
 
@@ -168,3 +170,19 @@ def test_the_ledgers_chunks_are_never_rewritten_together(tmp_path: Path) -> None
             "SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('reo_event_deliveries')"
         ).fetchall()
     assert row_groups == 4
+
+
+@pytest.mark.slow
+def test_dg_check_defs_fails_naming_a_bad_setting() -> None:
+    """A bad setting fails ``dg check defs`` (``make lint``, a deployment's check), not the
+    first schedule tick that reads it."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dg")), "check", "defs"],
+        cwd=REPO,
+        env={**os.environ, "VIRTUAL_ENV": sys.prefix, "REO_DT_PULL_AGES": "1,2,x"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "REO_DT_PULL_AGES='1,2,x': expected whole numbers of days" in done.stdout + done.stderr

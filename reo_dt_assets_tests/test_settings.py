@@ -79,3 +79,36 @@ def test_the_alert_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(settings.REO_DT_ALERT_WARNINGS, "sometimes")
     with pytest.raises(ValueError, match="REO_DT_ALERT_WARNINGS='sometimes': expected true or"):
         settings.alert_warnings()
+
+
+BAD_SETTINGS = {
+    "DT_TIMEOUT_SECONDS": ("soon", "expected a number >= 0 (default 30)"),
+    "DT_RETRY_ATTEMPTS": ("2.5", "expected a whole number >= 0 (default 5)"),
+    "REO_DT_LOAD_MEMORY_MB": ("100", "expected a whole number >= 512 (default 1024)"),
+    "REO_EVENT_ID_TYPE": ("uuid", "expected one of integer, string"),
+    "REO_DT_ALERT_WARNINGS": ("sometimes", "expected true or false"),
+    "DT_REPORTS_PER_DAY": ("0", "expected a whole number >= 1, or unset for no limit"),
+    "REO_INGEST_BASE_URL": ("ingest.reo.dev", "expected an http(s) URL such as https://ingest"),
+    "REO_DT_USER_DIRECTORY": ("duckdb:", "expected duckdb:<table> with the name of a table"),
+    "REO_DT_LOOKBACK_DAYS": ("a week", "expected a whole number of days"),
+    "REO_DT_APPS_FILE": ("no-such-catalog.toml", "no such file; expected the app catalog"),
+}
+
+
+def test_every_bad_setting_is_named_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``defs()`` checks first: each bad variable with its value and what it expects, and
+    never a secret, which is read only when a run uses it."""
+    from reo_dt_assets.definitions import defs
+
+    settings.validate()  # the tests' environment is good
+    for name, (value, _) in BAD_SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(settings.DT_CLIENT_SECRET, "hush-hush-secret")
+    monkeypatch.setenv(settings.REO_DT_ALERT_URLS, "json://hooks.example/token-123")
+    with pytest.raises(settings.SettingsError) as failure:
+        defs()
+    said = str(failure.value)
+    assert said.startswith(f"{len(BAD_SETTINGS)} setting(s) in the environment cannot be used")
+    for name, (value, expected) in BAD_SETTINGS.items():
+        assert f"{name}={value!r}: {expected}" in said, name
+    assert "hush-hush" not in said and "token-123" not in said

@@ -91,17 +91,15 @@ class RowCounter:
                 self.rows += 1
 
 
+def raw_root(data_dir: Path) -> Path:
+    """``<data dir>/raw/digital_turbine/user_level``: every day's folder of raw reports."""
+    return data_dir / "raw" / "digital_turbine" / "user_level"
+
+
 def raw_report_path(data_dir: Path, date: dt.date, app_id: str) -> Path:
     """``<data dir>/raw/digital_turbine/user_level/date=YYYY-MM-DD/app_id=<id>.csv``."""
     validate_app_id(app_id)
-    return (
-        data_dir
-        / "raw"
-        / "digital_turbine"
-        / "user_level"
-        / f"date={date.isoformat()}"
-        / f"app_id={app_id}.csv"
-    )
+    return raw_root(data_dir) / f"date={date.isoformat()}" / f"app_id={app_id}.csv"
 
 
 def write_atomically(

@@ -30,6 +30,7 @@ from reo_dt_assets.digital_turbine.columns import (
     match_header,
     read_header,
 )
+from reo_dt_assets.disk import is_disk_full
 
 ZERO_ADVERTISING_ID = "00000000-0000-0000-0000-000000000000"
 KEY_TYPES = ("user_id", "advertising_id", "idfv")  # in order of preference
@@ -272,6 +273,8 @@ def parse_report(
                 user_files.append(folder / f"users-{number}.parquet")
                 users.write_parquet(user_files[-1], compression="uncompressed", statistics=False)
     except pl.exceptions.PolarsError as exc:
+        if is_disk_full(exc, folder):  # the scratch folder filled up: not the report's fault
+            raise
         raise _unreadable(path, exc) from None
     return ParsedReport(user_files=user_files, totals=totals)
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from reo_dt_assets import disk
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.catalog import CATALOG
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
@@ -16,7 +17,7 @@ from reo_dt_assets.digital_turbine.client import (
     DTQueryError,
     DTReportTimeoutError,
 )
-from reo_dt_assets.digital_turbine.raw import raw_report_path
+from reo_dt_assets.digital_turbine.raw import raw_report_path, raw_root
 
 
 @dg.asset(
@@ -39,8 +40,9 @@ def dt_user_level_report(
     Grain: one CSV row per (user, ad network, placement, instance) DT reports for the day.
     Source: DT User Level Reporting API (token, report request, polling the pre-signed URL).
     Stored at ``<data dir>/raw/digital_turbine/user_level/date=YYYY-MM-DD/app_id=<id>.csv``;
-    a failed fetch leaves the previous file (if any) untouched. A report not ready within
-    ``poll_deadline_seconds`` is retried later by Dagster, without holding a slot meanwhile.
+    a failed fetch leaves the previous file (if any) untouched, and a full disk fails it
+    retryable, naming the folder. A report not ready within ``poll_deadline_seconds`` is
+    retried later by Dagster, without holding a slot meanwhile.
     """
     date, app_id = report_of(context.partition_key)
     app = CATALOG.app(app_id)
@@ -50,9 +52,16 @@ def dt_user_level_report(
             "before it. Change start_date in the catalog (REO_DT_APPS_FILE) to pull earlier days.",
             allow_retries=False,
         )
-    destination = raw_report_path(Path(storage.data_dir), date, app_id)
+    data_dir = Path(storage.data_dir)
+    destination = raw_report_path(data_dir, date, app_id)
+    full_disk = disk.reported(
+        destination.parent,
+        f"storing DT's report for app {app_id} on {date} (no partial file was kept, and the "
+        "files already there are untouched)",
+        f"Free space on that volume, e.g. the raw reports of old days under {raw_root(data_dir)}",
+    )
     try:
-        with digital_turbine.client(context.log, Path(storage.data_dir)) as client:
+        with full_disk, digital_turbine.client(context.log, data_dir) as client:
             report = client.fetch_report(date, app_id, destination)
     except DTReportTimeoutError as error:
         # Waiting is Dagster's job: the step gives its dt_reporting slot back meanwhile.
@@ -63,6 +72,8 @@ def dt_user_level_report(
         ) from error
     except (DTCredentialsError, DTQueryError, BudgetSpentError) as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
+    except disk.DiskFullError as error:
+        raise dg.Failure(description=str(error), allow_retries=True) from None
     context.log.info(f"Stored {report.rows} rows for app {app_id} on {date} at {destination}")
     return dg.MaterializeResult(
         metadata={

@@ -2,11 +2,13 @@
 
 import datetime as dt
 import hashlib
+import math
 import time
 from pathlib import Path
 
 import dagster as dg
 
+from reo_dt_assets import disk, settings
 from reo_dt_assets.defs import pools
 from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
 from reo_dt_assets.defs.groups import GROUP, OWNERS, layer
@@ -16,7 +18,7 @@ from reo_dt_assets.defs.retries import mark_not_retryable
 from reo_dt_assets.defs.tables import column_schema
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.parse import BadReportError, load_plan, parse_report
-from reo_dt_assets.revenue.scratch import scratch_folder
+from reo_dt_assets.revenue.scratch import SCRATCH, scratch_folder
 from reo_dt_assets.revenue.store import Reload, write_partition
 from reo_dt_assets.schema import USER_REVENUE
 
@@ -46,7 +48,8 @@ def user_revenue(
     else the advertising ID (the all-zero limit-ad-tracking ID does not count), else the IDFV.
     FairBid's masked aggregate row and rows with no identifier are not users: their totals are
     kept per partition in ``user_revenue_partitions`` so users + unattributed = the raw report.
-    A partition is replaced in one transaction; bad input fails the run and changes nothing.
+    A partition is replaced in one transaction; bad input fails the run and changes nothing, a
+    full disk too, retryable.
     Memory stays within ``REO_DT_LOAD_MEMORY_MB`` whatever the report's size: a big report is
     aggregated in buckets of users, one at a time, through a scratch folder.
     """
@@ -55,26 +58,45 @@ def user_revenue(
     path = raw_report_path(data_dir, date, app_id)
     if not path.exists():
         raise dg.Failure(f"{path} does not exist: materialize dt_user_level_report first.")
-    plan = load_plan(path.stat().st_size, storage.load_memory_mb, buckets=storage.parse_buckets)
+    size = path.stat().st_size
+    plan = load_plan(size, storage.load_memory_mb, buckets=storage.parse_buckets)
+    database = Path(duckdb.database)
+    parse_disk = disk.reported(
+        data_dir / SCRATCH,
+        f"parsing {path} (its scratch files are removed; user_revenue is unchanged)",
+        f"The parse needs up to about the raw report's size there ({math.ceil(size / 2**20):,} "
+        "MiB): free that much on its volume",
+    )
+    write_disk = disk.reported(
+        database.parent,
+        f"writing partition {context.partition_key} to {database.name} (rolled back: the tables "
+        "hold what they held before)",
+        f"Free space on that volume for the partition's rows, which DuckDB writes to "
+        f"{database.name}.wal (and spills to {database.name}.tmp) first, or move "
+        f"{settings.REO_DT_DUCKDB_PATH} to a bigger one",
+    )
     started = time.monotonic()
     # The parse's files live in a scratch folder that goes when the load ends, failed or not
     # (or, if the process is killed, at the next load).
-    with scratch_folder(data_dir) as folder:
-        try:
-            parsed = parse_report(path, date, app_id, folder, buckets=plan.buckets)
-        except BadReportError as error:
-            raise dg.Failure(description=str(error), allow_retries=False) from None
-        parsed_at = time.monotonic()
-        with duckdb.get_connection() as conn:
-            reload = write_partition(
-                conn,
-                parsed,
-                date,
-                app_id,
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                memory_mb=plan.duckdb_memory_mb,
-                log=context.log,
-            )
+    try:
+        with scratch_folder(data_dir) as folder:
+            with parse_disk:
+                parsed = parse_report(path, date, app_id, folder, buckets=plan.buckets)
+            parsed_at = time.monotonic()
+            with write_disk, duckdb.get_connection() as conn:
+                reload = write_partition(
+                    conn,
+                    parsed,
+                    date,
+                    app_id,
+                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    memory_mb=plan.duckdb_memory_mb,
+                    log=context.log,
+                )
+    except BadReportError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+    except disk.DiskFullError as error:
+        raise dg.Failure(description=str(error), allow_retries=True) from None
     totals = parsed.totals
     context.log.info(
         f"{totals.users} users, {totals.raw_rows} rows parsed in {parsed_at - started:.2f}s "

@@ -285,3 +285,229 @@ def _catalog_file() -> None:
             f"{REO_DT_APPS_FILE}={str(path)!r}: no such file; expected the app catalog "
             "(a TOML file such as apps.toml)"
         )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable as the docs' configuration reference shows it: ``default`` is
+    the reader that gives its value (the reference calls it with the variable unset, so the
+    default shown is the code's), or the words for one with no value of its own."""
+
+    name: str
+    topic: str
+    meaning: str
+    default: Callable[[], object] | str
+    secret: bool = False
+
+
+def _tunable(tunable: Tunable, topic: str, meaning: str) -> Setting:
+    return Setting(tunable.name, topic, meaning, tunable.value)
+
+
+CREDENTIALS, STORES, SCHEDULE, ALERTS, DT_CLIENT, REO_CLIENT = (
+    "Credentials and APIs",
+    "Where things are stored",
+    "The schedule, the report budget and restatements",
+    "Alerts",
+    "The DT client",
+    "The Reo.Dev delivery",
+)
+
+#: Every environment variable the project reads, its default and meaning: the one source of the
+#: docs' configuration reference (``reo_dt_assets.reference``), which a test holds to the code.
+REFERENCE: tuple[Setting, ...] = (
+    Setting(
+        DT_CLIENT_ID,
+        CREDENTIALS,
+        "DT reporting API client ID (DT Console > User Profile > Reporting API Keys).",
+        "(required)",
+        secret=True,
+    ),
+    Setting(DT_CLIENT_SECRET, CREDENTIALS, "Its secret.", "(required)", secret=True),
+    Setting(
+        DT_REPORTING_BASE_URL, CREDENTIALS, "Base URL of DT's reporting API.", dt_reporting_base_url
+    ),
+    Setting(
+        REO_API_KEY,
+        CREDENTIALS,
+        "Reo.Dev Product Usage API key (Settings > Integrations > API Keys > Product Usage API).",
+        "(required for sending)",
+        secret=True,
+    ),
+    Setting(
+        REO_INGEST_BASE_URL, CREDENTIALS, "Base URL of Reo.Dev's ingest API.", reo_ingest_base_url
+    ),
+    Setting(REO_DT_DATA_DIR, STORES, "Where raw reports (and the DuckDB file) land.", data_dir),
+    Setting(REO_DT_DUCKDB_PATH, STORES, "The DuckDB file of every table.", duckdb_path),
+    Setting(
+        REO_DT_DUCKLAKE,
+        STORES,
+        "A PostgreSQL conninfo (`dbname=lake host=... user=... password=...`): the tables go to "
+        "a DuckLake catalog there and the delivery ledger to PostgreSQL itself. Read like a "
+        "secret: it may hold a password.",
+        "(unset: the DuckDB file)",
+        secret=True,
+    ),
+    Setting(
+        REO_DT_DUCKLAKE_DATA_PATH,
+        STORES,
+        "Where DuckLake's Parquet files go: a folder or URL every worker reaches.",
+        ducklake_data_path,
+    ),
+    Setting(
+        DAGSTER_PG_URL,
+        STORES,
+        "`postgresql+psycopg2://...`: the Dagster instance in PostgreSQL "
+        "(`deploy/dagster-postgres.yaml`) instead of SQLite files in `DAGSTER_HOME`.",
+        "(unset: SQLite in DAGSTER_HOME)",
+        secret=True,
+    ),
+    Setting(
+        "DAGSTER_HOME",
+        STORES,
+        "The Dagster instance's folder that `make demo` and `make ui` prepare (its "
+        "`dagster.yaml` and pool limits).",
+        "(unset: .dagster_home/ in the project)",
+    ),
+    Setting(REO_DT_APPS_FILE, STORES, "The app catalog (TOML).", apps_file),
+    Setting(
+        REO_DT_USER_DIRECTORY,
+        STORES,
+        "Optional publisher user directory: a CSV path, or `duckdb:<table>` in the DuckDB file; "
+        "columns `user_id`, `email`, `github`, `linkedin`, `ip_addr`, `user_agent`.",
+        "(unset: none)",
+    ),
+    _tunable(
+        REO_DT_LOAD_MEMORY_MB,
+        STORES,
+        "MiB one `user_revenue` load aims to stay within (>= 512): bigger reports are parsed in "
+        "more buckets.",
+    ),
+    _tunable(
+        REO_DT_DUCKDB_MEMORY_MB,
+        STORES,
+        "MiB DuckDB may use on any other connection to the file (deliveries, checks, the "
+        "rollup); beyond it DuckDB spills to disk.",
+    ),
+    Setting(
+        REO_DT_PULL_AGES,
+        SCHEDULE,
+        "The ages (days after the day, 1 to 10) at which the daily schedule pulls each day: DT "
+        "restates its estimates after the first pull.",
+        lambda: ",".join(map(str, pull_ages())),
+    ),
+    Setting(
+        REO_DT_LOOKBACK_DAYS,
+        SCHEDULE,
+        f"Older form of `{REO_DT_PULL_AGES}`: N means the ages 1..N+1; read only when "
+        f"`{REO_DT_PULL_AGES}` is unset.",
+        "(unset)",
+    ),
+    Setting(
+        DT_REPORTS_PER_DAY,
+        SCHEDULE,
+        "DT report requests allowed per UTC day, across every run and process; the schedule "
+        "plans within what is left.",
+        "(unset: no limit)",
+    ),
+    Setting(
+        DT_REPORTS_PER_MINUTE,
+        SCHEDULE,
+        "DT report requests allowed per minute, across every run and process.",
+        "(unset: no limit)",
+    ),
+    _tunable(
+        REO_DT_RESTATEMENT_WARN_PCT,
+        SCHEDULE,
+        "A reload moving a day whose events were delivered by more than this % of its revenue "
+        "turns `restatement_within_threshold` yellow.",
+    ),
+    Setting(
+        REO_DT_ALERT_URLS,
+        ALERTS,
+        "Where alerts go: apprise URLs separated by spaces or commas (Slack, Teams, e-mail, a "
+        "JSON webhook, ...). Read like a secret: URLs carry tokens.",
+        "(unset: no alerts)",
+        secret=True,
+    ),
+    Setting(REO_DT_UI_URL, ALERTS, "The Dagster UI's address, for the links in alerts.", ui_url),
+    Setting(
+        REO_DT_ALERT_WARNINGS,
+        ALERTS,
+        "`true`: alert on failed WARN checks too (the weekday anomaly, restatements, drift).",
+        alert_warnings,
+    ),
+    _tunable(
+        REO_DT_ALERT_INTERVAL_SECONDS, ALERTS, "Seconds between two ticks of the alerts sensor."
+    ),
+    _tunable(
+        REO_DT_ALERT_SETTLE_SECONDS,
+        ALERTS,
+        "An alert waits until no other came for this long, so a burst goes out as one summary.",
+    ),
+    _tunable(DT_TIMEOUT_SECONDS, DT_CLIENT, "Per-request timeout, seconds."),
+    _tunable(DT_RETRY_ATTEMPTS, DT_CLIENT, "Tries per request on 5xx and timeouts."),
+    _tunable(DT_POLL_INITIAL_SECONDS, DT_CLIENT, "First wait between polls of the report URL."),
+    _tunable(DT_POLL_MAX_SECONDS, DT_CLIENT, "Longest wait between polls."),
+    _tunable(
+        DT_POLL_DEADLINE_SECONDS,
+        DT_CLIENT,
+        "How long one attempt polls (holding a `dt_reporting` slot) before handing the wait "
+        "back to Dagster.",
+    ),
+    _tunable(DT_NOT_READY_RETRIES, DT_CLIENT, "Later attempts for a report still not ready."),
+    _tunable(
+        DT_NOT_READY_WAIT_SECONDS,
+        DT_CLIENT,
+        "The wait before each later attempt (no slot is held meanwhile).",
+    ),
+    Setting(
+        REO_MAX_CONCURRENCY.name,
+        REO_CLIENT,
+        "Requests in flight at most; how many below it follows Reo.Dev's answers.",
+        reo_max_concurrency,
+    ),
+    Setting(
+        REO_CONCURRENCY,
+        REO_CLIENT,
+        f"Older name of `{REO_MAX_CONCURRENCY.name}`, read only when that is unset.",
+        "(unset)",
+    ),
+    _tunable(
+        REO_MAX_REQUESTS_PER_SECOND,
+        REO_CLIENT,
+        "A hard cap on requests per second, for a contract with a known limit (0: none).",
+    ),
+    _tunable(REO_TIMEOUT_SECONDS, REO_CLIENT, "Per-request timeout, seconds."),
+    _tunable(REO_RETRY_ATTEMPTS, REO_CLIENT, "Tries per event on 429, 5xx and timeouts."),
+    _tunable(
+        REO_RETRY_BASE_SECONDS,
+        REO_CLIENT,
+        "First wait between an event's tries; it doubles with Reo.Dev's failures in a row "
+        "(a 429's `Retry-After` comes first).",
+    ),
+    _tunable(REO_RETRY_MAX_SECONDS, REO_CLIENT, "Longest wait between an event's tries."),
+    _tunable(
+        REO_OUTAGE_LIMIT_SECONDS,
+        REO_CLIENT,
+        "How long Reo.Dev may answer only 5xx or time out before the delivery fails, retryable.",
+    ),
+    Setting(
+        REO_EVENT_ID_TYPE,
+        REO_CLIENT,
+        "`event_id` on the wire: `integer` (the document's examples, Reo.Dev's client) or "
+        "`string` (the same number as a decimal string, as the document's table says).",
+        event_id_type,
+    ),
+    _tunable(
+        REO_CORRECTION_MIN_USD,
+        REO_CLIENT,
+        "An app with a `correction_activity_type` corrects a delivered user whose revenue moved "
+        "by more than this many USD ...",
+    ),
+    _tunable(
+        REO_CORRECTION_MIN_PCT,
+        REO_CLIENT,
+        "... and by more than this % of what Reo.Dev was told (any move from zero).",
+    ),
+)

@@ -408,6 +408,7 @@ def migrate_duckdb_file(
         return Migrated(store, found)
     with _file_lock(store):
         found = database.version()  # another thread may have done it meanwhile
+        _refuse_newer(store, found)
         new = found == 0 and not database.columns("user_revenue")
         applied = tuple(m for m in MIGRATIONS if found < m.version <= target)
         for migration in applied:

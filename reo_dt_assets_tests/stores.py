@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -12,6 +15,7 @@ import duckdb
 from reo_dt_assets import warehouse
 from reo_dt_assets.migrations import VERSIONS_TABLE, migrate_file_at
 from reo_dt_assets.warehouse import DuckLake
+from reo_dt_assets_tests.helpers import REPO
 
 
 def older_file_store(source: Path, dest: Path, version: int, *, versioned: bool = True) -> None:
@@ -92,3 +96,45 @@ def older_lake(source: DuckLake, dest: DuckLake, version: int, *, versioned: boo
             )
         if not versioned:
             conn.execute(f"CALL postgres_execute('dest_pg', 'DROP TABLE {VERSIONS_TABLE}')")
+
+
+RUN_PARTITION = """
+import sys
+from pathlib import Path
+import dagster as dg
+from reo_dt_assets_tests.helpers import all_resources
+from reo_dt_assets_tests.test_upgrades import CHAIN
+
+dt_url, reo_url, data, key = sys.argv[1:]
+resources = all_resources(dt_url, Path(data), reo_url)
+result = dg.materialize(CHAIN, partition_key=key, resources=resources)
+checks = result.get_asset_check_evaluations()
+print("OK" if result.success and checks and all(c.passed for c in checks) else "FAILED")
+"""
+
+
+def run_at_once(
+    keys: list[str], dt_url: str, reo_url: str, data: Path, env: dict[str, str] | None = None
+) -> None:
+    """The whole chain with every check, one process per partition of ``keys``, all started at
+    once (as right after an upgrade); fails naming what any of them said unless all are green."""
+    arguments = [dt_url, reo_url, str(data)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN_PARTITION, *arguments, key],
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for key in keys
+    ]
+    try:
+        outputs = [child.communicate(timeout=300) for child in children]
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+    verdicts = [out.strip().splitlines()[-1:] for out, _ in outputs]
+    assert verdicts == [["OK"]] * len(keys), [err[-3000:] for _, err in outputs]

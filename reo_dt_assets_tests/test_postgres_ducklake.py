@@ -29,9 +29,9 @@ from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, TABLES, USER_RE
 from reo_dt_assets.warehouse import DuckLake, lake_connection, migrate
 from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
-from reo_dt_assets_tests.helpers import REPO, all_resources, assert_users_are_the_ground_truth
+from reo_dt_assets_tests.helpers import all_resources, assert_users_are_the_ground_truth
 from reo_dt_assets_tests.postgres import Postgres, postgres_server
-from reo_dt_assets_tests.stores import older_lake
+from reo_dt_assets_tests.stores import older_lake, run_at_once
 from reo_dt_assets_tests.test_upgrades import CHAIN
 
 APPS = ("148721", "203945")
@@ -198,22 +198,6 @@ def test_backfill_on_postgres_and_ducklake(ducklake_deployment: Deployment) -> N
     assert list(deployment.data.glob("*.duckdb")) == []  # no local DuckDB file was written
 
 
-UPGRADED_RUN = """
-import sys
-import dagster as dg
-from pathlib import Path
-from reo_dt_assets_tests.helpers import all_resources
-from reo_dt_assets_tests.test_upgrades import CHAIN
-
-dt_url, reo_url, data, key = sys.argv[1:]
-result = dg.materialize(
-    CHAIN, partition_key=key, resources=all_resources(dt_url, Path(data), reo_url)
-)
-checks = result.get_asset_check_evaluations()
-print("OK" if result.success and checks and all(c.passed for c in checks) else "FAILED")
-"""
-
-
 @pytest.mark.slow
 def test_four_runs_at_once_right_after_an_upgrade_on_ducklake(
     postgres: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -238,34 +222,13 @@ def test_four_runs_at_once_right_after_an_upgrade_on_ducklake(
             delivered = set(reo.counts())
         older_lake(before, lake, 3, versioned=False)
         environment = {
-            **os.environ,
             "REO_DT_DUCKLAKE": lake.catalog,
             "REO_DT_DUCKLAKE_DATA_PATH": lake.data_path,
         }
         keys = [f"{app}|{day}" for app in APPS for day in (delivered_day, new_day)]
         with ReoSandbox() as reo:
-            arguments = [dt_sandbox.url, reo.url, str(tmp_path / "data")]
-            children = [
-                subprocess.Popen(
-                    [sys.executable, "-c", UPGRADED_RUN, *arguments, key],
-                    cwd=REPO,
-                    env=environment,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-                for key in keys
-            ]
-            try:
-                outputs = [child.communicate(timeout=300) for child in children]
-            finally:
-                for child in children:
-                    child.kill()
-                    child.wait()
+            run_at_once(keys, dt_sandbox.url, reo.url, tmp_path / "data", environment)
             counts = reo.counts()
-    assert [out.strip().splitlines()[-1:] for out, _ in outputs] == [["OK"]] * 4, [
-        err[-3000:] for _, err in outputs
-    ]
     with closing(psycopg2.connect(lake.catalog)) as conn, conn.cursor() as cursor:
         cursor.execute(f"SELECT version FROM {VERSIONS_TABLE} ORDER BY 1")
         assert [v for (v,) in cursor.fetchall()] == list(range(1, SCHEMA_VERSION + 1))

@@ -34,7 +34,7 @@ from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import TABLES
 from reo_dt_assets_tests.helpers import REPO, all_resources
-from reo_dt_assets_tests.stores import older_file_store, use_legacy_event_ids
+from reo_dt_assets_tests.stores import older_file_store, run_at_once, use_legacy_event_ids
 
 APP = "148721"
 DELIVERED_DAYS = (dt.date(2026, 11, 18), dt.date(2026, 11, 19))  # by the earlier release
@@ -170,6 +170,18 @@ def test_migrations_of_an_empty_store_make_the_current_tables(tmp_path: Path) ->
     assert found == {t.name: [(c.name, c.type, c.nullable) for c in t.columns] for t in TABLES}
 
 
+def _migrate_command(data: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m reo_dt_assets migrate`` on the stores of the data folder ``data``."""
+    return subprocess.run(
+        [sys.executable, "-m", "reo_dt_assets", "migrate"],
+        env={"PATH": "/usr/bin:/bin", "REO_DT_DATA_DIR": str(data)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_store_newer_than_the_code_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     data = tmp_path / "data"
     database = data / "reo_dt.duckdb"
@@ -184,14 +196,7 @@ def test_a_store_newer_than_the_code_is_refused_and_left_as_it_was(tmp_path: Pat
     message = str(refused.value)
     assert "schema version 99" in message and f"up to {SCHEMA_VERSION}" in message
     assert str(database) in message and "Nothing was written" in message
-    cli = subprocess.run(
-        [sys.executable, "-m", "reo_dt_assets", "migrate"],
-        env={"PATH": "/usr/bin:/bin", "REO_DT_DATA_DIR": str(data)},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    cli = _migrate_command(data)
     assert cli.returncode != 0 and "schema version 99" in cli.stderr
     assert hashlib.sha256(database.read_bytes()).hexdigest() == digest
 
@@ -209,15 +214,8 @@ def test_the_migrate_command_says_what_it_changed(tmp_path: Path) -> None:
     migrations.migrate_file_at(database, target=3)
 
     def migrate() -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "reo_dt_assets", "migrate"],
-            env={"PATH": "/usr/bin:/bin", "REO_DT_DATA_DIR": str(data)},
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        done = _migrate_command(data)
+        assert done.returncode == 0, done.stderr
         return done.stdout
 
     first = migrate()
@@ -225,21 +223,6 @@ def test_the_migrate_command_says_what_it_changed(tmp_path: Path) -> None:
     assert "4. revenue_restatements" in first and "5. reo_event_deliveries.kind" in first
     assert "1. user_revenue" not in first
     assert f"at schema version {SCHEMA_VERSION}, nothing to do" in migrate()
-
-
-FOUR_AT_ONCE = """
-import sys
-from pathlib import Path
-import dagster as dg
-from reo_dt_assets_tests.helpers import all_resources
-from reo_dt_assets_tests.test_upgrades import CHAIN
-
-dt_url, reo_url, data, key = sys.argv[1:]
-data = Path(data)
-result = dg.materialize(CHAIN, partition_key=key, resources=all_resources(dt_url, data, reo_url))
-checks = result.get_asset_check_evaluations()
-print("OK" if result.success and checks and all(c.passed for c in checks) else "FAILED")
-"""
 
 
 def test_four_runs_at_once_right_after_an_upgrade(delivered: Delivered, tmp_path: Path) -> None:
@@ -251,26 +234,8 @@ def test_four_runs_at_once_right_after_an_upgrade(delivered: Delivered, tmp_path
     older_file_store(delivered.data / "reo_dt.duckdb", database, 3, versioned=False)
     keys = [f"{app}|{day}" for app in (APP, "203945") for day in (DELIVERED_DAYS[-1], NEW_DAY)]
     with ReoSandbox() as reo:
-        children = [
-            subprocess.Popen(
-                [sys.executable, "-c", FOUR_AT_ONCE, delivered.dt_sandbox.url, reo.url, data, key],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for key in keys
-        ]
-        try:
-            outputs = [child.communicate(timeout=300) for child in children]
-        finally:
-            for child in children:
-                child.kill()
-                child.wait()
+        run_at_once(keys, delivered.dt_sandbox.url, reo.url, data)
         counts = reo.counts()
-    assert [out.strip().splitlines()[-1:] for out, _ in outputs] == [["OK"]] * 4, [
-        err[-3000:] for _, err in outputs
-    ]
     assert _versions(database) == list(range(1, SCHEMA_VERSION + 1))  # each migration once
     assert set(counts.values()) == {1}
     assert not set(counts) & delivered.events_per_day[DELIVERED_DAYS[-1]]

@@ -21,7 +21,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE
+from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE, SchemaTooNewError
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
@@ -55,7 +55,7 @@ def _lake(postgres: Postgres, tmp_path: Path) -> DuckLake:
 WRITER = """
 import datetime as dt, sys
 from reo_dt_assets.reo.events import BuiltEvent
-from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE
+from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE, SchemaTooNewError
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
@@ -276,3 +276,16 @@ def test_migrations_of_an_empty_catalog_make_the_current_tables(
         [(index,)] = cursor.fetchall()
     assert ledger == [(c.name, POSTGRES_TYPES[c.type], c.nullable) for c in DELIVERIES.columns]
     assert "UNIQUE INDEX" in index and "(event_id)" in index
+
+
+@pytest.mark.slow
+def test_a_catalog_newer_than_the_code_is_refused(postgres: Postgres, tmp_path: Path) -> None:
+    lake = _lake(postgres, tmp_path)
+    migrate(lake)
+    with closing(psycopg2.connect(lake.catalog)) as conn, conn.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {VERSIONS_TABLE} VALUES (99, 'from the future', now())")
+        conn.commit()
+    with pytest.raises(SchemaTooNewError) as refused, lake_connection(lake):
+        pass
+    assert "schema version 99" in str(refused.value) and "REO_DT_DUCKLAKE" in str(refused.value)
+    assert lake.catalog not in str(refused.value)  # the conninfo may hold a password

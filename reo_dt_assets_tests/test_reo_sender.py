@@ -141,6 +141,19 @@ def test_a_bug_in_the_attempt_is_raised_not_swallowed() -> None:
         Sender(attempt, max_concurrency=3, retry=RETRY).run(_events(10), lambda batch: None)
 
 
+def test_a_bug_in_the_senders_own_bookkeeping_is_raised_not_swallowed() -> None:
+    """A worker that died on it used to leave the others sending and the events it held with
+    no result, and the run returned as if it were done."""
+
+    class Broken(Health):
+        def observe(self, *args: Any, **kwargs: Any) -> None:
+            raise ZeroDivisionError("bookkeeping")
+
+    sender = Sender(lambda payload: DELIVERED, max_concurrency=3, retry=RETRY, health=Broken())
+    with pytest.raises(ZeroDivisionError, match="bookkeeping"):
+        sender.run(_events(10), lambda batch: None)
+
+
 def _window(pace: Pace, answer: Answer, rtt: float | None, now: float) -> bool:
     """One window of answers, each started when the limit was full; True if the pace changed."""
     changed = False
@@ -447,3 +460,68 @@ def test_a_change_of_the_limit_wakes_only_the_workers_it_lets_in() -> None:
     assert len(results) == 3000 and all(r.delivered for r in results)
     assert most_in_flight >= 2  # the workers let in did wake
     assert woken_for_nothing <= 128, woken_for_nothing  # each wake of all parked: 7,567
+
+
+class _CutOnTheFirstAnswer(Pace):
+    """Two in flight until the first answer, which cuts the limit to one."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.cut = False
+
+    @property
+    def limit(self) -> int:
+        return 1 if self.cut else 2
+
+    def observe(self, answer: Answer, rtt: float | None, now: float) -> bool:
+        changed, self.cut = not self.cut, True
+        return changed
+
+
+def test_the_last_answer_in_flight_wakes_the_next_probe_even_when_its_worker_parks() -> None:
+    """An outage, both workers' requests in flight; worker 0's answer cuts the limit to one and
+    worker 0 waits for the other answer (one probe at a time). Worker 1's answer then came back
+    with nothing to wake anyone, and worker 1 parked (1 >= the limit): nobody sent the next
+    probe or saw the outage limit pass, and the delivery hung for good (seen under pytest -n 3:
+    6 workers parked, 2 waiting for an answer no longer in flight)."""
+    numbers = threading.local()
+    both_sent = threading.Barrier(2)
+    zero_waits = threading.Event()
+    calls = itertools.count()
+
+    class Numbered(Sender):
+        def _worker(self, number: int) -> None:
+            numbers.value = number
+            super()._worker(number)
+
+    def attempt(payload: dict[str, Any]) -> Outcome[None]:
+        if next(calls) >= 2:  # the probe: Reo.Dev is back
+            return DELIVERED
+        both_sent.wait(timeout=30)
+        if numbers.value == 1:
+            assert zero_waits.wait(timeout=30)
+        return Outcome(Verdict.RETRY, 503, "HTTP 503")
+
+    health = Health(outage_limit_seconds=3600, probe_first_seconds=0.001, outage_streak=1)
+    sender = Numbered(attempt, max_concurrency=2, retry=RETRY, health=health)
+    sender.pace = _CutOnTheFirstAnswer()
+
+    class Active(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            if timeout is None and numbers.value == 0 and sender._in_flight:
+                zero_waits.set()  # the lock is held until the wait below releases it
+            return super().wait(timeout)
+
+    sender._active = Active(sender._lock)
+    results: list[SendResult] = []
+    run = threading.Thread(target=sender.run, args=(_events(2), results.extend), daemon=True)
+    run.start()
+    run.join(timeout=30)
+    if run.is_alive():
+        with sender._lock:  # let the hung threads go
+            sender._aborted = True
+            sender._wake_all()
+        pytest.fail("the delivery hung: no worker was woken to send the next probe")
+    assert zero_waits.is_set()
+    assert sorted(r.event_id for r in results) == ["e0", "e1"]
+    assert all(r.delivered for r in results)

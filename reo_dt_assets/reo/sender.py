@@ -420,12 +420,15 @@ class Sender:
                 started = time.perf_counter()
                 try:
                     outcome = self._attempt(job.payload)
-                except Exception as exc:  # a bug, not an answer: stop and raise it in run()
+                except Exception:
                     with self._active:
                         self._in_flight -= 1
-                        self._aborted, self._crash = True, exc
-                    return
+                    raise
                 self._finish(job, outcome, time.perf_counter() - started)
+        except Exception as exc:  # a bug, in the attempt or here: stop, and raise it in run()
+            with self._active:
+                self._aborted = True
+                self._crash = self._crash or exc
         finally:
             with self._active:
                 self._workers_alive -= 1
@@ -454,6 +457,10 @@ class Sender:
                 if self._aborted or self._stopping(now) or self._idle():
                     return None
                 if number >= self.pace.limit:
+                    # An answer this worker brought back may be what another waits for (the last
+                    # one in flight in an outage, room in the unrecorded window): the others left
+                    # acting on it to this worker, so it hands the wake-up on before it parks.
+                    self._active.notify()
                     self._parked[number].wait()
                     continue
                 outage = self.health.in_outage

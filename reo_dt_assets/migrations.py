@@ -293,6 +293,16 @@ def _touching(
     return tuple(m for m in migrations if any((s.table in tables) != outside for s in m.steps))
 
 
+VERSIONS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (version INTEGER NOT NULL, "
+    "description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 class _Target(Protocol):
     dialect: Dialect
 
@@ -335,6 +345,13 @@ class DuckDBTarget:
         [(version,)] = self.conn.execute(f"SELECT max(version) FROM {VERSIONS_TABLE}").fetchall()
         return int(version or 0)
 
+    def record(self, migration: Migration) -> None:
+        self.conn.execute(VERSIONS_DDL)
+        self.conn.execute(
+            f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?)",
+            [migration.version, migration.description, _now()],
+        )
+
 
 @dataclass
 class PostgresTarget:
@@ -344,7 +361,7 @@ class PostgresTarget:
     dialect: Dialect = "postgres"
 
     def columns(self, table: str) -> list[str]:
-        self.execute_params(
+        self.cursor.execute(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
             [table],
@@ -354,9 +371,6 @@ class PostgresTarget:
     def execute(self, sql: str) -> None:
         self.cursor.execute(sql)
 
-    def execute_params(self, sql: str, params: list[object]) -> None:
-        self.cursor.execute(sql, params)
-
     def version(self) -> int:
         if not self.columns(VERSIONS_TABLE):
             return 0
@@ -364,15 +378,12 @@ class PostgresTarget:
         [(version,)] = self.cursor.fetchall()
         return int(version or 0)
 
-
-VERSIONS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} (version INTEGER NOT NULL, "
-    "description VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    def record(self, migration: Migration) -> None:
+        self.cursor.execute(VERSIONS_DDL)
+        self.cursor.execute(
+            f"INSERT INTO {VERSIONS_TABLE} VALUES (%s, %s, %s)",
+            [migration.version, migration.description, _now()],
+        )
 
 
 _file_locks: dict[str, threading.Lock] = {}
@@ -387,6 +398,11 @@ def _file_lock(name: str) -> threading.Lock:
 def file_store(path: str | Path) -> str:
     """How messages name the DuckDB file at ``path``."""
     return f"the DuckDB file {path}"
+
+
+def budget_store(path: str | Path) -> str:
+    """How messages name the report budget's file at ``path``."""
+    return f"the DT report budget {path}"
 
 
 def migrate_file_at(path: Path, *, target: int = SCHEMA_VERSION) -> Migrated:
@@ -417,11 +433,7 @@ def migrate_duckdb_file(
                 for step in migration.steps:
                     if step.table not in BUDGET_TABLES:
                         _apply(step, database)
-                conn.execute(VERSIONS_DDL)
-                conn.execute(
-                    f"INSERT INTO {VERSIONS_TABLE} VALUES (?, ?, ?)",
-                    [migration.version, migration.description, _now()],
-                )
+                database.record(migration)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -451,11 +463,7 @@ def migrate_lake(
                 _apply(step, ledger)
             elif step.table not in BUDGET_TABLES:
                 _apply(step, catalog)
-        ledger.execute(VERSIONS_DDL)
-        ledger.execute_params(
-            f"INSERT INTO {VERSIONS_TABLE} VALUES (%s, %s, %s)",
-            [migration.version, migration.description, _now()],
-        )
+        ledger.record(migration)
     return Migrated(store, found, _touching(applied, BUDGET_TABLES, outside=True), new)
 
 
@@ -506,4 +514,4 @@ def migrate_budget(
 def migrate_budget_at(path: Path) -> Migrated:
     """Bring the report budget's SQLite file at ``path`` to the current version."""
     with closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as conn:
-        return migrate_budget(conn, f"the DT report budget {path}")
+        return migrate_budget(conn, budget_store(path))

@@ -103,7 +103,7 @@ import sys
 from pathlib import Path
 import dagster as dg
 from reo_dt_assets_tests.helpers import all_resources
-from reo_dt_assets_tests.test_upgrades import CHAIN
+from reo_dt_assets_tests.chain import CHAIN
 
 dt_url, reo_url, data, key = sys.argv[1:]
 resources = all_resources(dt_url, Path(data), reo_url)

@@ -27,12 +27,12 @@ from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import DELIVERIES, REVENUE_PARTITIONS, TABLES, USER_REVENUE
 from reo_dt_assets.warehouse import DuckLake, lake_connection, migrate
+from reo_dt_assets_tests.chain import CHAIN
 from reo_dt_assets_tests.deployment import Deployment, rolled_up_by_the_sensor
 from reo_dt_assets_tests.deployment import deployment as start_deployment
 from reo_dt_assets_tests.helpers import all_resources, assert_users_are_the_ground_truth
 from reo_dt_assets_tests.postgres import Postgres, postgres_server
 from reo_dt_assets_tests.stores import older_lake, run_at_once
-from reo_dt_assets_tests.test_upgrades import CHAIN
 
 APPS = ("148721", "203945")
 ASSETS = ("dt_user_level_report", "user_revenue", "reo_usage_events")

@@ -20,33 +20,20 @@ import duckdb
 import pytest
 
 from reo_dt_assets import migrations
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
-from reo_dt_assets.defs.reo.assets import reo_usage_events
-from reo_dt_assets.defs.reo.checks import reo_usage_events_checks
 from reo_dt_assets.defs.resources import WarehouseResource
-from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.defs.revenue.checks import user_revenue_checks
 from reo_dt_assets.digital_turbine.budget import Budget, ReportBudget
 from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE, SchemaTooNewError
 from reo_dt_assets.reo.events import upgraded_event_id
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import TABLES
+from reo_dt_assets_tests.chain import CHAIN
 from reo_dt_assets_tests.helpers import REPO, all_resources
 from reo_dt_assets_tests.stores import older_file_store, run_at_once, use_legacy_event_ids
 
 APP = "148721"
 DELIVERED_DAYS = (dt.date(2026, 11, 18), dt.date(2026, 11, 19))  # by the earlier release
 NEW_DAY = dt.date(2026, 11, 20)
-CHAIN = [
-    dt_user_level_report,
-    dt_user_level_report_columns,
-    user_revenue,
-    user_revenue_checks,
-    reo_usage_events,
-    reo_usage_events_checks,
-]
 LEDGER = "reo_event_deliveries"
 LEDGER_ROW = "event_id, report_date, status, attempts, payload_hash, delivered_at"
 

@@ -19,7 +19,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from reo_dt_assets.migrations import migrate_budget
+from reo_dt_assets.migrations import budget_store, migrate_budget
 
 FILE_NAME = "dt_report_budget.sqlite"
 KEPT_DAYS = 2  # rows older than this are dropped: the budget looks at today and the last minute
@@ -63,7 +63,7 @@ class ReportBudget:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         try:
-            migrate_budget(conn, f"the DT report budget {self.path}")
+            migrate_budget(conn, budget_store(self.path))
         except BaseException:
             conn.close()
             raise

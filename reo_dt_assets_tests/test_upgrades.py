@@ -226,3 +226,20 @@ def test_four_runs_at_once_right_after_an_upgrade(delivered: Delivered, tmp_path
     assert _versions(database) == list(range(1, SCHEMA_VERSION + 1))  # each migration once
     assert set(counts.values()) == {1}
     assert not set(counts) & delivered.events_per_day[DELIVERED_DAYS[-1]]
+
+
+def test_a_budget_file_of_an_earlier_release_keeps_its_requests(tmp_path: Path) -> None:
+    """The report budget as the releases before versions created it, with today's requests:
+    the upgrade counts them still and records the version."""
+    path = tmp_path / "dt_report_budget.sqlite"
+    now = dt.datetime.now(dt.UTC)
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE report_requests (requested_at REAL NOT NULL, what TEXT)")
+        conn.executemany(
+            "INSERT INTO report_requests VALUES (?, ?)",
+            [(now.timestamp(), "148721|2026-11-20"), (now.timestamp(), "203945|2026-11-20")],
+        )
+        conn.commit()
+    assert ReportBudget(path, Budget(per_day=10)).spent_on(now.date()) == 2
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)

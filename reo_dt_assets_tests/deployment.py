@@ -183,18 +183,28 @@ class Deployment:
         self.url, self.process = self._start()
 
     def wait_for_run_processes(self, timeout: float = 60) -> None:
-        """Until every run's process has exited (a run has ended some time before its process
-        does): stopping ``dagster dev`` then interrupts none, whose KeyboardInterrupt would be a
-        traceback in the log."""
-        with dg.DagsterInstance.get() as instance:
-            pids = {
-                int(str(event.dagster_event.engine_event_data.metadata["pid"].value))
-                for run_id in instance.get_run_ids()
-                for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
-                if event.dagster_event and event.message.startswith("Started process for run")
-            }
+        """Until no run is queued or going and every run's process has exited (a run has ended
+        some time before its process does; a sensor's run may still be queued): stopping
+        ``dagster dev`` then interrupts none, whose KeyboardInterrupt would be a traceback in the
+        log."""
+        going = [
+            dg.DagsterRunStatus.QUEUED,
+            dg.DagsterRunStatus.NOT_STARTED,
+            dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.STARTED,
+            dg.DagsterRunStatus.CANCELING,
+        ]
 
         def exited() -> bool:
+            with dg.DagsterInstance.get() as instance:
+                if instance.get_runs_count(dg.RunsFilter(statuses=going)):
+                    return False
+                pids = {
+                    int(str(event.dagster_event.engine_event_data.metadata["pid"].value))
+                    for run_id in instance.get_run_ids()
+                    for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+                    if event.dagster_event and event.message.startswith("Started process for run")
+                }
             return all((stat := _stat(pid)) is None or stat[0] == "Z" for pid in pids)
 
         wait_for("the runs' processes exited", exited, timeout)

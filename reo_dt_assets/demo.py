@@ -32,6 +32,8 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 
 from reo_dt_assets import settings
+from reo_dt_assets.components.wiring import Wiring, report_key
+from reo_dt_assets.definitions import source_wiring
 from reo_dt_assets.dev import PROJECT, prepare_home, start_sandboxes
 from reo_dt_assets.upgrade import print_migrations
 
@@ -60,8 +62,9 @@ class DaySummary:
 class RunQueue:
     """Runs submitted to the instance's queue and launched from it, as the daemon does."""
 
-    def __init__(self, context: WorkspaceProcessContext) -> None:
+    def __init__(self, context: WorkspaceProcessContext, wiring: Wiring) -> None:
         self._context = context
+        self.wiring = wiring  # the source's partitions: a run's tags name its partition
         self.submitted: list[str] = []
         self._dequeuer = QueuedRunCoordinatorDaemon(interval_seconds=POLL_SECONDS)
         # "Launched N runs." at each pass would drown the table: warnings and errors only.
@@ -86,10 +89,8 @@ class RunQueue:
 
     def submit(self, job: str, partition_key: str, tags: dict[str, str]) -> str:
         """A run of ``job`` on ``partition_key``, in the queue; its id."""
-        from reo_dt_assets.defs.partitions import daily, report_partitions
-
         repository, remote_job, plan = self._job(job)
-        partitions = report_partitions if "|" in partition_key else daily
+        partitions = self.wiring.report_partitions if "|" in partition_key else self.wiring.daily
         run = self.instance.create_run(
             job_name=job,
             run_id=None,
@@ -146,7 +147,7 @@ def run_queue(instance: dg.DagsterInstance) -> Iterator[RunQueue]:
     on exit) that starts each run's process."""
     target = WorkspaceFileTarget(paths=[str(PROJECT / "workspace.yaml")])
     with WorkspaceProcessContext(instance, target, code_server_log_level="WARNING") as context:
-        yield RunQueue(context)
+        yield RunQueue(context, source_wiring())
 
 
 def add_run(summary: DaySummary, instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
@@ -185,20 +186,18 @@ def main(argv: list[str] | None = None) -> None:
     print_migrations()
     with ExitStack() as stack:
         start_sandboxes(stack)
-        # Imported only now: the catalog reads the settings above when it loads.
-        from reo_dt_assets.defs.catalog import CATALOG
-        from reo_dt_assets.defs.partitions import report_key
 
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         days = [yesterday - dt.timedelta(days=n) for n in range(args.days)][::-1]
         print(f"Dagster instance: {home}\n")
         instance = stack.enter_context(dg.DagsterInstance.get())
         queue = stack.enter_context(run_queue(instance))
+        catalog = queue.wiring.catalog  # read now: the settings above name it
         stack.callback(queue.stop)  # nothing to do once every run has finished
         per_app = {
             day: [
                 queue.submit("daily_revenue_events_job", report_key(app_id, day), {})
-                for app_id in CATALOG.app_ids
+                for app_id in catalog.app_ids
             ]
             for day in days
         }
@@ -222,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
                     rollups[day] = queue.submit("daily_rollup_job", day.isoformat(), ROLLUP_FIRST)
             while days and rollups.get(days[0]) in done:  # the days in order, as each is done
                 day = days.pop(0)
-                _print_day(day, len(CATALOG.app_ids), summaries[day])
+                _print_day(day, len(catalog.app_ids), summaries[day])
             time.sleep(POLL_SECONDS)
     print(f"\nRaw reports: {data_dir}/raw/digital_turbine/user_level/date=*/app_id=*.csv")
     print(f"DuckDB:      {duckdb_path} (user_revenue, reo_event_deliveries, daily_revenue)")

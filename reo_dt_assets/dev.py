@@ -25,7 +25,7 @@ from types import FrameType
 
 import dagster as dg
 
-from reo_dt_assets.defs import pools
+from reo_dt_assets.components import wiring as pools
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.settings import DAGSTER_PG_URL, REO_DT_DUCKLAKE

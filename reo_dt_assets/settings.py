@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -246,9 +247,10 @@ class SettingsError(ValueError):
     """Settings the environment gives that cannot be used; the message lists each one."""
 
 
-def validate() -> None:
+def validate(urls: Mapping[str, str] | None = None) -> None:
     """Read every setting but the secrets (read when a run uses them, and never shown); raise
-    one ``SettingsError`` naming each bad variable, its value and what it expects."""
+    one ``SettingsError`` naming each bad variable, its value and what it expects. ``urls``: more
+    variables holding base URLs (a component's second account), with their defaults."""
     reads: list[Callable[[], object]] = [
         *(tunable.value for tunable in TUNABLES),
         reo_max_concurrency,
@@ -262,6 +264,7 @@ def validate() -> None:
         lambda: report_limit(DT_REPORTS_PER_DAY),
         lambda: report_limit(DT_REPORTS_PER_MINUTE),
         _catalog_file,
+        *(partial(http_url, name, default) for name, default in (urls or {}).items()),
     ]
     problems: dict[str, None] = {}  # in order, once each (a tunable may be read twice)
     for read in reads:
@@ -278,7 +281,10 @@ def validate() -> None:
 
 
 def _catalog_file() -> None:
-    """The catalog's file is there (what it holds is checked when it loads: ``catalog``)."""
+    """The catalog's file named in the environment is there (what it holds is checked when it
+    loads: ``catalog``; a component given its catalog in YAML reads no variable)."""
+    if not os.environ.get(REO_DT_APPS_FILE):
+        return
     path = apps_file()
     if not path.is_file():
         raise ValueError(

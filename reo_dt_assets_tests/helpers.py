@@ -66,7 +66,7 @@ def point_at_sandboxes(
 
 def dt_resources(dt_url: str, data_dir: Path, **overrides: object) -> dict[str, object]:
     """Resources as production wires them, aimed at a DT sandbox, with fast polling."""
-    from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
+    from reo_dt_assets.components.resources import DigitalTurbineResource, StorageResource
 
     point_at_sandboxes(dt_url)
     options: dict = {
@@ -92,7 +92,7 @@ def all_resources(
     **reo_overrides: object,
 ) -> dict[str, object]:
     """Every resource, aimed at the sandboxes, the DuckDB file in ``data_dir``."""
-    from reo_dt_assets.defs.resources import (
+    from reo_dt_assets.components.resources import (
         ReoResource,
         UserDirectoryResource,
         WarehouseResource,

@@ -19,8 +19,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from reo_dt_assets.defs.schedules import daily_revenue_events_job, daily_rollup_job
 from reo_dt_assets.sandbox.dt_server import DTFaults
+from reo_dt_assets_tests.chain import daily_revenue_events_job, daily_rollup_job
 from reo_dt_assets_tests.deployment import Deployment, deployment
 from reo_dt_assets_tests.helpers import wait_for
 from reo_dt_assets_tests.webhook import WebhookReceiver

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import dagster as dg
 
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
-from reo_dt_assets.defs.reo.assets import reo_usage_events
-from reo_dt_assets.defs.reo.checks import reo_usage_events_checks
-from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.defs.revenue.checks import user_revenue_checks
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets_tests.chain import (
+    dt_user_level_report,
+    dt_user_level_report_columns,
+    reo_usage_events,
+    reo_usage_events_checks,
+    user_revenue,
+    user_revenue_checks,
+)
 from reo_dt_assets_tests.helpers import all_resources
 
 DAY = dt.date(2026, 11, 20)

@@ -11,13 +11,15 @@ import polars as pl
 import pytest
 
 from reo_dt_assets.daily.verdicts import anomaly_verdict
-from reo_dt_assets.defs.daily.assets import daily_revenue
-from reo_dt_assets.defs.daily.checks import daily_revenue_checks
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.reo.assets import reo_usage_events
-from reo_dt_assets.defs.revenue.assets import user_revenue
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets_tests.chain import (
+    daily_revenue,
+    daily_revenue_checks,
+    dt_user_level_report,
+    reo_usage_events,
+    user_revenue,
+)
 from reo_dt_assets_tests.helpers import all_resources
 
 DAY = dt.date(2026, 11, 20)

@@ -22,13 +22,13 @@ import duckdb
 import pytest
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 
-from reo_dt_assets.defs import pools
-from reo_dt_assets.defs.executor import assign_stranded_steps, process_gone, this_process
-from reo_dt_assets.defs.retries import mark_not_retryable
-from reo_dt_assets.defs.schedules import daily_revenue_events_job
+from reo_dt_assets.components import wiring as pools
+from reo_dt_assets.components.executor import assign_stranded_steps, process_gone, this_process
+from reo_dt_assets.components.results import mark_not_retryable
 from reo_dt_assets.dev import PROJECT, prepare_home
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
+from reo_dt_assets_tests.chain import daily_revenue_events_job
 from reo_dt_assets_tests.deployment import (
     Deployment,
     deployment,
@@ -230,7 +230,7 @@ def test_a_process_is_gone_by_host_pid_and_start_time() -> None:
         [
             sys.executable,
             "-c",
-            "from reo_dt_assets.defs.executor import this_process as p; print(p())",
+            "from reo_dt_assets.components.executor import this_process as p; print(p())",
         ],
         capture_output=True,
         text=True,

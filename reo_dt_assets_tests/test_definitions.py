@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from reo_dt_assets.components.executor import executor
 from reo_dt_assets.definitions import defs
-from reo_dt_assets.defs.executor import executor
 from reo_dt_assets.reo.events import BuiltEvent
 from reo_dt_assets.reo.ledger import DeliveryLedger
 from reo_dt_assets_tests.helpers import REPO
@@ -76,7 +76,7 @@ def test_layers_checks_pools_and_freshness() -> None:
 
 def test_resources_hold_no_credentials_or_urls() -> None:
     """Credentials and base URLs come from the environment at run time, never from config."""
-    from reo_dt_assets.defs.resources import DigitalTurbineResource, ReoResource
+    from reo_dt_assets.components.resources import DigitalTurbineResource, ReoResource
 
     for resource in (DigitalTurbineResource, ReoResource):
         fields = set(resource.model_fields)
@@ -84,7 +84,8 @@ def test_resources_hold_no_credentials_or_urls() -> None:
 
 
 def test_partition_keys_in_the_wrong_order_or_of_unknown_apps_say_what_to_do() -> None:
-    from reo_dt_assets.defs.partitions import report_key, report_of
+    from reo_dt_assets.components.wiring import report_key
+    from reo_dt_assets_tests.chain import report_of
 
     assert report_of(report_key("148721", dt.date(2026, 11, 17))) == (
         dt.date(2026, 11, 17),
@@ -112,7 +113,7 @@ def test_folder_loader_keeps_the_executor_and_the_resources() -> None:
 
 def test_a_failed_write_lets_go_of_the_duckdb_file(tmp_path: Path) -> None:
     """Another process can write the file while the failure (and its traceback) is still held."""
-    from reo_dt_assets.defs.resources import WarehouseResource
+    from reo_dt_assets.components.resources import WarehouseResource
 
     database = tmp_path / "reo_dt.duckdb"
     resource = WarehouseResource(database=str(database))
@@ -152,7 +153,7 @@ def test_the_alert_sensor_is_off_and_silent_without_destinations() -> None:
 def test_the_ledgers_chunks_are_never_rewritten_together(tmp_path: Path) -> None:
     """Every connection to the file leaves vacuum off: merging the ledger's row groups (one per
     registered chunk) rewrote up to 122,880 payloads at once, hundreds of MiB at a close."""
-    from reo_dt_assets.defs.resources import WarehouseResource
+    from reo_dt_assets.components.resources import WarehouseResource
 
     resource = WarehouseResource(database=str(tmp_path / "reo_dt.duckdb"))
     ledger = DeliveryLedger(resource.get_ledger_connection)

@@ -15,13 +15,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.resources import StorageResource, WarehouseResource
-from reo_dt_assets.defs.retries import NOT_RETRYABLE
-from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.components.resources import StorageResource, WarehouseResource
+from reo_dt_assets.components.results import NOT_RETRYABLE
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.revenue.scratch import SCRATCH
 from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets_tests.chain import dt_user_level_report, user_revenue
 from reo_dt_assets_tests.helpers import all_resources, dt_resources, step_failure
 
 APP = "148721"

@@ -17,8 +17,8 @@ import dagster as dg
 import pytest
 
 from reo_dt_assets.catalog import parse_catalog
-from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
-from reo_dt_assets.defs.schedules import daily_revenue_events_schedule, pulls_due, within
+from reo_dt_assets.components.resources import DigitalTurbineResource, StorageResource
+from reo_dt_assets.components.schedule import pulls_due, within
 from reo_dt_assets.digital_turbine.budget import (
     FILE_NAME,
     Budget,
@@ -28,6 +28,7 @@ from reo_dt_assets.digital_turbine.budget import (
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, DTSandbox
 from reo_dt_assets.settings import DEFAULT_PULL_AGES
+from reo_dt_assets_tests.chain import DEFS, daily_revenue_events_schedule
 from reo_dt_assets_tests.helpers import FAST_RETRY
 
 
@@ -164,6 +165,7 @@ def test_the_tick_plans_within_what_is_left_and_says_what_it_skipped(
     today = dt.datetime.now(dt.UTC).date()
     ReportBudget(tmp_path / FILE_NAME, Budget(per_day=5)).take("a manual run earlier today")
     with dg.build_schedule_context(
+        repository_def=DEFS.get_repository_def(),
         scheduled_execution_time=dt.datetime.combine(today, dt.time(12, 30), dt.UTC),
         resources={
             "digital_turbine": DigitalTurbineResource(reports_per_day=5),
@@ -172,7 +174,7 @@ def test_the_tick_plans_within_what_is_left_and_says_what_it_skipped(
     ) as context:
         requests = [
             r
-            for r in daily_revenue_events_schedule(context)  # type: ignore[arg-type]
+            for r in daily_revenue_events_schedule.evaluate_tick(context).run_requests or []
             if isinstance(r, dg.RunRequest)
         ]
     yesterday, before = today - dt.timedelta(days=1), today - dt.timedelta(days=2)

@@ -13,12 +13,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
-from reo_dt_assets.defs.retries import NOT_RETRYABLE
+from reo_dt_assets.components.results import NOT_RETRYABLE
 from reo_dt_assets.digital_turbine.raw import raw_report_path
 from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
 from reo_dt_assets.sandbox.dt_server import DTSandbox
+from reo_dt_assets_tests.chain import dt_user_level_report, dt_user_level_report_columns
 from reo_dt_assets_tests.helpers import dt_resources, step_failure
 
 DAY = dt.date(2026, 11, 20)
@@ -231,7 +230,7 @@ START_DATE_CHILD = """
 import json, sys
 from pathlib import Path
 import dagster as dg
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
+from reo_dt_assets_tests.chain import dt_user_level_report
 from reo_dt_assets_tests.helpers import dt_resources, step_failure
 url, data_dir, *keys = sys.argv[1:]
 with dg.DagsterInstance.ephemeral() as instance:

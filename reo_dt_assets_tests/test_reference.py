@@ -12,6 +12,9 @@ from reo_dt_assets_tests.helpers import REPO
 
 #: Calls whose first argument (``_secrets``: every argument) names an environment variable.
 READERS = {"get", "getenv", "EnvVar", "number", "http_url", "report_limit", "Tunable", "_secrets"}
+#: A field ``<what>_env`` (a resource's, a component's) names the variable it is read from; its
+#: default is the one read unless a ``defs.yaml`` names another.
+ENV_FIELD = "_env"
 
 
 def _variables_read(path: Path) -> tuple[set[str], set[str]]:
@@ -44,6 +47,16 @@ def _variables_read(path: Path) -> tuple[set[str], set[str]]:
                 unresolved.add(node.id)
 
     for node in ast.walk(ast.parse(path.read_text())):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id.endswith(ENV_FIELD)
+            and node.value is not None
+        ):
+            value = node.value
+            if isinstance(value, ast.Call):  # Field(default=...)
+                value = next(k.value for k in value.keywords if k.arg == "default")
+            resolve(value)
         if isinstance(node, ast.Call):
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")

@@ -13,11 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.reo.assets import reo_usage_events
-from reo_dt_assets.defs.reo.checks import reo_usage_events_checks
-from reo_dt_assets.defs.retries import NOT_RETRYABLE
-from reo_dt_assets.defs.revenue.assets import user_revenue
+from reo_dt_assets.components.results import NOT_RETRYABLE
 from reo_dt_assets.reo.client import MAX_UNRECORDED
 from reo_dt_assets.reo.events import build_events
 from reo_dt_assets.reo.ledger import payload_json
@@ -26,6 +22,12 @@ from reo_dt_assets.revenue.store import event_users
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import DELIVERIES
+from reo_dt_assets_tests.chain import (
+    dt_user_level_report,
+    reo_usage_events,
+    reo_usage_events_checks,
+    user_revenue,
+)
 from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
 from reo_dt_assets_tests.stores import legacy_event_id, older_file_store
 
@@ -204,7 +206,7 @@ KILLED_CHILD = """
 import sys, dagster as dg
 from pathlib import Path
 from reo_dt_assets_tests.helpers import all_resources
-from reo_dt_assets.defs.reo.assets import reo_usage_events
+from reo_dt_assets_tests.chain import reo_usage_events
 dt_url, reo_url, data_dir, key, ceiling = sys.argv[1:]
 resources = all_resources(dt_url, Path(data_dir), reo_url, max_concurrency=int(ceiling))
 dg.materialize([reo_usage_events], partition_key=key, resources=resources)

@@ -14,11 +14,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets.defs.daily.assets import daily_revenue
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.reo.assets import reo_usage_events
-from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.defs.revenue.checks import user_revenue_checks
 from reo_dt_assets.revenue.queries import DeliveredEvents
 from reo_dt_assets.revenue.store import Restatement
 from reo_dt_assets.revenue.verdicts import restatement_verdict
@@ -26,6 +21,13 @@ from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.generator import ReportShape
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import REVENUE_RESTATEMENTS
+from reo_dt_assets_tests.chain import (
+    daily_revenue,
+    dt_user_level_report,
+    reo_usage_events,
+    user_revenue,
+    user_revenue_checks,
+)
 from reo_dt_assets_tests.helpers import all_resources
 
 DAY = dt.date(2026, 11, 20)

@@ -13,13 +13,17 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets.defs.daily.assets import daily_revenue, revenue_report
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.reo.assets import reo_usage_events
-from reo_dt_assets.defs.revenue.assets import user_revenue
-from reo_dt_assets.defs.sensors import daily_rollup_sensor, report_day
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
+from reo_dt_assets_tests.chain import (
+    daily_revenue,
+    daily_rollup_sensor,
+    dt_user_level_report,
+    reo_usage_events,
+    report_day,
+    revenue_report,
+    user_revenue,
+)
 from reo_dt_assets_tests.helpers import all_resources
 
 DAY = dt.date(2026, 11, 20)

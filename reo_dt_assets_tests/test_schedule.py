@@ -7,24 +7,22 @@ import dagster as dg
 import pytest
 
 from reo_dt_assets.catalog import parse_catalog
-from reo_dt_assets.defs.resources import DigitalTurbineResource, StorageResource
-from reo_dt_assets.defs.schedules import (
-    daily_revenue_events_schedule,
-    daily_rollup_schedule,
-    pulls_due,
-)
+from reo_dt_assets.components.resources import DigitalTurbineResource, StorageResource
+from reo_dt_assets.components.schedule import pulls_due
 from reo_dt_assets.settings import pull_ages
+from reo_dt_assets_tests.chain import DEFS, daily_revenue_events_schedule, daily_rollup_schedule
 
 
 def _tick(when: dt.datetime, tmp_path: Path) -> list[dg.RunRequest]:
     with dg.build_schedule_context(
+        repository_def=DEFS.get_repository_def(),
         scheduled_execution_time=when,
         resources={
             "digital_turbine": DigitalTurbineResource(),
             "storage": StorageResource(data_dir=str(tmp_path)),
         },
     ) as context:
-        requests = list(daily_revenue_events_schedule(context))  # type: ignore[arg-type]
+        requests = daily_revenue_events_schedule.evaluate_tick(context).run_requests or []
     return [r for r in requests if isinstance(r, dg.RunRequest)]
 
 
@@ -98,9 +96,10 @@ def test_rollup_follows_an_hour_later_for_the_same_days(monkeypatch: pytest.Monk
     monkeypatch.delenv("REO_DT_PULL_AGES", raising=False)
     monkeypatch.setenv("REO_DT_LOOKBACK_DAYS", "2")
     context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 11, 22, 13, 30, tzinfo=dt.UTC)
+        repository_def=DEFS.get_repository_def(),
+        scheduled_execution_time=dt.datetime(2026, 11, 22, 13, 30, tzinfo=dt.UTC),
     )
-    requests = list(daily_rollup_schedule(context))  # type: ignore[arg-type]
+    requests = daily_rollup_schedule.evaluate_tick(context).run_requests or []
     keys = [r.partition_key for r in requests if isinstance(r, dg.RunRequest)]
     assert keys == ["2026-11-21", "2026-11-20", "2026-11-19"]
     assert daily_rollup_schedule.cron_schedule == "30 13 * * *"

@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 from reo_dt_assets import settings
-from reo_dt_assets.defs.resources import DigitalTurbineResource, ReoResource, StorageResource
+from reo_dt_assets.components.resources import DigitalTurbineResource, ReoResource, StorageResource
 from reo_dt_assets.digital_turbine.client import DEFAULT_RETRY, DigitalTurbineClient
 from reo_dt_assets.reo.client import DEFAULT_RETRY as REO_RETRY
 from reo_dt_assets.reo.client import ReoClient

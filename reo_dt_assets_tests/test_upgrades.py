@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from reo_dt_assets import migrations
-from reo_dt_assets.defs.resources import WarehouseResource
+from reo_dt_assets.components.resources import WarehouseResource
 from reo_dt_assets.digital_turbine.budget import Budget, ReportBudget
 from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE, SchemaTooNewError
 from reo_dt_assets.reo.events import upgraded_event_id

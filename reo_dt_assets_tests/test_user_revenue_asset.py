@@ -13,15 +13,18 @@ import dagster as dg
 import duckdb
 import pytest
 
-from reo_dt_assets.defs.digital_turbine.assets import dt_user_level_report
-from reo_dt_assets.defs.digital_turbine.checks import dt_user_level_report_columns
-from reo_dt_assets.defs.resources import StorageResource
-from reo_dt_assets.defs.revenue.assets import masked_key, user_revenue
-from reo_dt_assets.defs.revenue.checks import user_revenue_checks
+from reo_dt_assets.components.resources import StorageResource
+from reo_dt_assets.components.revenue import masked_key
 from reo_dt_assets.revenue.queries import duplicate_keys, negative_rows, schema_problems
 from reo_dt_assets.revenue.scratch import SCRATCH
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.schema import USER_REVENUE
+from reo_dt_assets_tests.chain import (
+    dt_user_level_report,
+    dt_user_level_report_columns,
+    user_revenue,
+    user_revenue_checks,
+)
 from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
 
 DAY = dt.date(2026, 11, 20)
@@ -332,7 +335,8 @@ KILLED_CHILD = """
 import sys
 from pathlib import Path
 import dagster as dg
-from reo_dt_assets.defs.revenue.assets import masked_key, user_revenue
+from reo_dt_assets_tests.chain import user_revenue
+from reo_dt_assets.components.revenue import masked_key
 from reo_dt_assets_tests.test_user_revenue_asset import _in_buckets
 url, data_dir, key = sys.argv[1:]
 dg.materialize([user_revenue], partition_key=key, resources=_in_buckets(url, Path(data_dir)))

@@ -1,1 +1,1 @@
-"""Dagster wiring: thin definitions over the library modules, one folder per source."""
+"""This code location, wired by its own components: one defs.yaml per folder."""

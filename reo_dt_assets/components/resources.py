@@ -1,10 +1,13 @@
-"""Resources, wired in one place.
+"""The resources the components wire (``source.py``, ``delivery.py``: the one place each is
+built).
 
-Credentials and base URLs are not config: each client reads them from the environment when a
-run uses it (secrets through ``dagster.EnvVar``), so run config in the launchpad tunes polling,
-retries or concurrency without repeating a credential and cannot send one to another host, and a
-missing credential fails the run with one message naming every missing variable instead of
-refusing the launch. Tunables default to their environment variable when it is set.
+Credentials and base URLs are not config values: a resource holds the *names* of the
+environment variables that hold them (``DT_CLIENT_ID`` unless a component says otherwise, so a
+second DT account reads its own), and each client reads them when a run uses it (secrets through
+``dagster.EnvVar``). So run config in the launchpad tunes polling, retries or concurrency without
+repeating a credential and cannot send one to another host, no secret is ever in a ``defs.yaml``
+or the UI, and a missing credential fails the run with one message naming every missing variable
+instead of refusing the launch. Tunables default to their environment variable when it is set.
 """
 
 import logging
@@ -48,8 +51,21 @@ def _secrets(*names: str) -> list[str]:
 class DigitalTurbineResource(dg.ConfigurableResource):
     """DT User Level Reporting API: auth, retries, timeouts and polling live in the client.
 
-    ``DT_CLIENT_ID`` / ``DT_CLIENT_SECRET`` authenticate; ``DT_REPORTING_BASE_URL`` says where.
+    ``DT_CLIENT_ID`` / ``DT_CLIENT_SECRET`` authenticate; ``DT_REPORTING_BASE_URL`` says where
+    (or the variables these fields name).
     """
+
+    client_id_env: str = Field(
+        default=settings.DT_CLIENT_ID, description="The variable holding DT's client ID."
+    )
+    client_secret_env: str = Field(
+        default=settings.DT_CLIENT_SECRET, description="The variable holding DT's client secret."
+    )
+    base_url_env: str = Field(
+        default=settings.DT_REPORTING_BASE_URL,
+        description="The variable holding the API's base URL "
+        f"({settings.DEFAULT_DT_REPORTING_BASE_URL} when unset).",
+    )
 
     timeout_seconds: float = Field(
         default=settings.DT_TIMEOUT_SECONDS.value(), description="Per-request timeout."
@@ -110,11 +126,11 @@ class DigitalTurbineResource(dg.ConfigurableResource):
         self, log: logging.Logger, data_dir: Path | None = None
     ) -> Iterator[DigitalTurbineClient]:
         """A client; given the ``data_dir``, its report requests count against the budget."""
-        client_id, client_secret = _secrets(settings.DT_CLIENT_ID, settings.DT_CLIENT_SECRET)
+        client_id, client_secret = _secrets(self.client_id_env, self.client_secret_env)
         with DigitalTurbineClient(
             client_id,
             client_secret,
-            settings.dt_reporting_base_url(),
+            settings.http_url(self.base_url_env, settings.DEFAULT_DT_REPORTING_BASE_URL),
             timeout_seconds=self.timeout_seconds,
             retry=RetryPolicy(attempts=self.retry_attempts, base_delay=self.retry_base_seconds),
             poll_initial_seconds=self.poll_initial_seconds,
@@ -130,8 +146,18 @@ class DigitalTurbineResource(dg.ConfigurableResource):
 class ReoResource(dg.ConfigurableResource):
     """Reo.Dev Product Usage API: retries, timeouts and concurrency live in the client.
 
-    ``REO_API_KEY`` authenticates; ``REO_INGEST_BASE_URL`` says where.
+    ``REO_API_KEY`` authenticates; ``REO_INGEST_BASE_URL`` says where (or the variables these
+    fields name).
     """
+
+    api_key_env: str = Field(
+        default=settings.REO_API_KEY, description="The variable holding the Reo.Dev API key."
+    )
+    base_url_env: str = Field(
+        default=settings.REO_INGEST_BASE_URL,
+        description="The variable holding the API's base URL "
+        f"({settings.DEFAULT_REO_INGEST_BASE_URL} when unset).",
+    )
 
     max_concurrency: int = Field(
         default=settings.reo_max_concurrency(),
@@ -186,10 +212,10 @@ class ReoResource(dg.ConfigurableResource):
 
     @contextmanager
     def client(self, log: logging.Logger) -> Iterator[ReoClient]:
-        [api_key] = _secrets(settings.REO_API_KEY)
+        [api_key] = _secrets(self.api_key_env)
         with ReoClient(
             api_key,
-            settings.reo_ingest_base_url(),
+            settings.http_url(self.base_url_env, settings.DEFAULT_REO_INGEST_BASE_URL),
             max_concurrency=self.max_concurrency,
             max_requests_per_second=self.max_requests_per_second or None,
             timeout_seconds=self.timeout_seconds,
@@ -294,17 +320,4 @@ class StorageResource(dg.ConfigurableResource):
         description="0: as many buckets as load_memory_mb takes; N: parse in N buckets "
         "whatever the report's size (tests, measurements).",
         ge=0,
-    )
-
-
-@dg.definitions
-def resources() -> dg.Definitions:
-    return dg.Definitions(
-        resources={
-            "digital_turbine": DigitalTurbineResource(),
-            "storage": StorageResource(data_dir=str(settings.data_dir())),
-            "duckdb": WarehouseResource(database=str(settings.duckdb_path())),
-            "reo": ReoResource(),
-            "user_directory": UserDirectoryResource(source=settings.user_directory()),
-        }
     )

@@ -186,42 +186,49 @@ def _finished_backfills(instance: dg.DagsterInstance, state: alerts.AlertState) 
     return finished
 
 
-@dg.sensor(
-    name="alerts",
-    minimum_interval_seconds=max(1, int(settings.REO_DT_ALERT_INTERVAL_SECONDS.value())),
-    default_status=(dg.DefaultSensorStatus.RUNNING if _urls() else dg.DefaultSensorStatus.STOPPED),
-    description="Tells REO_DT_ALERT_URLS (Slack, e-mail, a webhook, ... via apprise) once per "
-    "incident: a run failed after its last retry, an ERROR check failed (per partition), and "
-    "once more when that check passes again; bursts as one summary. On when the URLs are set.",
-)
-def alerts_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-    urls = _urls()
-    if not urls:
-        context.update_cursor(None)  # when URLs are set, start from then, not from history
-        return dg.SkipReason(f"{settings.REO_DT_ALERT_URLS} is not set: no alert is sent")
-    targets, problems = alerts.destinations(urls)
-    for problem in problems:
-        context.log.error(problem)
-    if not targets:
-        return dg.SkipReason(f"no usable URL in {settings.REO_DT_ALERT_URLS}: nothing sent")
-    instance, now = context.instance, time.time()
-    state = alerts.AlertState.from_json(context.cursor) if context.cursor else _start(instance)
-    _observe(context, state, now)
-    outgoing = state.due(
-        now,
-        settings.REO_DT_ALERT_SETTLE_SECONDS.value(),
-        _finished_backfills(instance, state),
-        settings.ui_url(),
+def build_alerts_sensor(name: str = "alerts") -> dg.SensorDefinition:
+    """The sensor, named ``name``: one per code location (it reads every job's runs)."""
+
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=max(1, int(settings.REO_DT_ALERT_INTERVAL_SECONDS.value())),
+        default_status=(
+            dg.DefaultSensorStatus.RUNNING if _urls() else dg.DefaultSensorStatus.STOPPED
+        ),
+        description="Tells REO_DT_ALERT_URLS (Slack, e-mail, a webhook, ... via apprise) once per "
+        "incident: a run failed after its last retry, an ERROR check failed (per partition), and "
+        "once more when that check passes again; bursts as one summary. On when the URLs are set.",
     )
-    sent = alerts.send_due(state, outgoing, targets, urls, context.log)
-    for notice in state.give_up(now):
-        context.log.error(
-            f"gave up telling {notice.what}, {alerts.where(notice.partition)}: no destination "
-            f"took it within {alerts.GIVE_UP_SECONDS / 3600:.0f} h"
+    def alerts_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        urls = _urls()
+        if not urls:
+            context.update_cursor(None)  # when URLs are set, start from then, not from history
+            return dg.SkipReason(f"{settings.REO_DT_ALERT_URLS} is not set: no alert is sent")
+        targets, problems = alerts.destinations(urls)
+        for problem in problems:
+            context.log.error(problem)
+        if not targets:
+            return dg.SkipReason(f"no usable URL in {settings.REO_DT_ALERT_URLS}: nothing sent")
+        instance, now = context.instance, time.time()
+        state = alerts.AlertState.from_json(context.cursor) if context.cursor else _start(instance)
+        _observe(context, state, now)
+        outgoing = state.due(
+            now,
+            settings.REO_DT_ALERT_SETTLE_SECONDS.value(),
+            _finished_backfills(instance, state),
+            settings.ui_url(),
         )
-    context.update_cursor(state.to_json())
-    return dg.SkipReason(
-        f"sent {sent} of {len(outgoing)} message(s); {len(state.open)} incident(s) open, "
-        f"{len(state.outbox)} notice(s) pending, {len(state.awaiting)} failed run(s) awaiting "
-        "their retry"
-    )
+        sent = alerts.send_due(state, outgoing, targets, urls, context.log)
+        for notice in state.give_up(now):
+            context.log.error(
+                f"gave up telling {notice.what}, {alerts.where(notice.partition)}: no destination "
+                f"took it within {alerts.GIVE_UP_SECONDS / 3600:.0f} h"
+            )
+        context.update_cursor(state.to_json())
+        return dg.SkipReason(
+            f"sent {sent} of {len(outgoing)} message(s); {len(state.open)} incident(s) open, "
+            f"{len(state.outbox)} notice(s) pending, {len(state.awaiting)} failed run(s) awaiting "
+            "their retry"
+        )
+
+    return alerts_sensor

@@ -1,1 +1,0 @@
-"""Dagster wiring of the daily view across apps."""

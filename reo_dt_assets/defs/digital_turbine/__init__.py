@@ -1,1 +1,0 @@
-"""Digital Turbine raw layer: one user-level report per (date, app) partition."""

@@ -1,1 +1,0 @@
-"""Revenue layer: the per-user revenue table in DuckDB, one partition per DT report."""

@@ -162,9 +162,12 @@ def data_dir() -> Path:
     return Path(os.environ.get(REO_DT_DATA_DIR) or "data")
 
 
+DUCKDB_FILE = "reo_dt.duckdb"  # in the data folder unless REO_DT_DUCKDB_PATH names one
+
+
 def duckdb_path() -> Path:
     configured = os.environ.get(REO_DT_DUCKDB_PATH)
-    return Path(configured) if configured else data_dir() / "reo_dt.duckdb"
+    return Path(configured) if configured else data_dir() / DUCKDB_FILE
 
 
 def ducklake_data_path() -> str:

@@ -180,6 +180,7 @@ def build_usage_events(
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.multi_asset_check(
+        name=d.name("reo_usage_events_checks"),  # the op: one per instance
         specs=[
             dg.AssetCheckSpec(
                 "payloads_match_contract",

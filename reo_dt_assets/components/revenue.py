@@ -152,6 +152,7 @@ def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDe
         )
 
     @dg.multi_asset_check(
+        name=w.name("user_revenue_checks"),  # the op: one per instance
         specs=[
             dg.AssetCheckSpec(
                 "schema_matches_contract",

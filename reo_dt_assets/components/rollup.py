@@ -132,6 +132,7 @@ def build_rollup_assets(
         )
 
     @dg.multi_asset_check(
+        name=d.name("daily_revenue_checks"),  # the op: one per instance
         specs=[
             dg.AssetCheckSpec(
                 "every_app_loaded_and_delivered",

@@ -164,6 +164,11 @@ class DigitalTurbineSource(dg.Component, dg.Resolvable):
             ]
             if value is not None
         }
+        data_dir = Path(self.data_dir) if self.data_dir else settings.data_dir()
+        # A folder of the component's own holds its DuckDB file too, unless one is named.
+        database = self.duckdb_path or (
+            data_dir / settings.DUCKDB_FILE if self.data_dir else settings.duckdb_path()
+        )
         return {
             w.name("digital_turbine"): DigitalTurbineResource(
                 client_id_env=self.credentials.client_id_env,
@@ -171,10 +176,8 @@ class DigitalTurbineSource(dg.Component, dg.Resolvable):
                 base_url_env=self.credentials.base_url_env,
                 **limits,
             ),
-            w.name("storage"): StorageResource(data_dir=self.data_dir or str(settings.data_dir())),
-            w.name("duckdb"): WarehouseResource(
-                database=self.duckdb_path or str(settings.duckdb_path())
-            ),
+            w.name("storage"): StorageResource(data_dir=str(data_dir)),
+            w.name("duckdb"): WarehouseResource(database=str(database)),
         }
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

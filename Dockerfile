@@ -14,7 +14,8 @@ RUN pip install --no-cache-dir -r requirements-prod.lock
 
 COPY pyproject.toml README.md apps.toml workspace.yaml ./
 COPY reo_dt_assets ./reo_dt_assets
-RUN pip install --no-cache-dir --no-deps -e .
+# Installed, not editable: the package is a dg project of its own (reo_dt_assets/dg.toml).
+RUN pip install --no-cache-dir --no-deps . && rm -rf build reo_dt_assets
 
 # Settings and secrets come from the environment (deploy/helm/values.yaml): DT_CLIENT_ID,
 # DT_CLIENT_SECRET, REO_API_KEY, REO_DT_DUCKLAKE, DAGSTER_PG_URL, REO_DT_DATA_DIR, ...

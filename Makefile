@@ -17,12 +17,12 @@ $(STAMP): pyproject.toml requirements.lock
 setup: $(STAMP)
 
 demo: setup  ## run the whole chain against the sandboxes through a real Dagster instance
-	$(BIN)/python -m reo_dt_assets.demo
+	$(BIN)/python -m reo_dt_assets_dev.demo
 
 # Options of `make ui`, e.g. UI_ARGS="--port 3001 --dt-port 8711 --reo-port 8721"
 UI_ARGS ?=
 ui: setup  ## the sandboxes and `dg dev` on the same instance; Ctrl-C, SIGTERM or SIGHUP stops all
-	$(BIN)/python -m reo_dt_assets.dev $(UI_ARGS)
+	$(BIN)/python -m reo_dt_assets_dev.dev $(UI_ARGS)
 
 docs: setup  ## the docs site (docs/, mkdocs.yml) on http://127.0.0.1:8000, rebuilt as files change
 	$(BIN)/mkdocs serve

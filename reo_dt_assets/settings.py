@@ -323,7 +323,7 @@ CREDENTIALS, STORES, SCHEDULE, ALERTS, DT_CLIENT, REO_CLIENT = (
 )
 
 #: Every environment variable the project reads, its default and meaning: the one source of the
-#: docs' configuration reference (``reo_dt_assets.reference``), which a test holds to the code.
+#: docs' configuration reference (``reo_dt_assets_dev.reference``), which a test holds to the code.
 REFERENCE: tuple[Setting, ...] = (
     Setting(
         DT_CLIENT_ID,

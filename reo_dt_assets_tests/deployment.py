@@ -21,9 +21,9 @@ import dagster as dg
 import httpx
 import pytest
 
-from reo_dt_assets.dev import PROJECT, dagster_dev_command, dagster_dev_env, prepare_home
 from reo_dt_assets.sandbox.dt_server import DTFaults, DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
+from reo_dt_assets_dev.dev import PROJECT, dagster_dev_command, dagster_dev_env, prepare_home
 from reo_dt_assets_tests.helpers import wait_for
 
 LAUNCH_RUN = """

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,7 @@ class Environment:
     """The venv a user's project runs in, with this package installed from its wheel."""
 
     venv: Path
+    wheel: Path
 
     @property
     def python(self) -> Path:
@@ -165,7 +167,7 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Environment:
         check=True,
     )
     [wheel] = wheels.glob("reo_dt_assets-*.whl")
-    environment = Environment(root / "venv")
+    environment = Environment(root / "venv", wheel)
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(environment.venv)], check=True
     )
@@ -346,3 +348,43 @@ def test_two_accounts_live_in_one_project_without_clashing(
         "acct2/reo_usage_events",
     }
     assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
+
+
+def test_the_wheel_is_the_package_and_its_own_code_location_loads_from_it(
+    environment: Environment, tmp_path: Path
+) -> None:
+    """What ``pip install`` of the repository brings: the package with its sandboxes, the
+    components and this code location's ``defs.yaml`` files, and neither the tests nor the dev
+    tools; installed so, the code location loads (``dg.toml`` makes the package a project)."""
+    names = zipfile.ZipFile(environment.wheel).namelist()
+    packages = {name.split("/")[0] for name in names if "/" in name}
+    assert {p for p in packages if not p.endswith(".dist-info")} == {"reo_dt_assets"}
+    for shipped in [
+        "reo_dt_assets/sandbox/dt_server.py",
+        "reo_dt_assets/components/source.py",
+        "reo_dt_assets/defs/digital_turbine/defs.yaml",
+        "reo_dt_assets/dg.toml",
+    ]:
+        assert shipped in names, shipped
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    with zipfile.ZipFile(environment.wheel) as wheel:
+        assert "[dagster_dg_cli.registry_modules]" in wheel.read(entry_points).decode()
+    project = Project(tmp_path, "none", environment)
+    project.variables["REO_DT_APPS_FILE"] = str(REPO / "apps.toml")
+    loaded = project.run(
+        str(environment.python),
+        "-c",
+        "from reo_dt_assets.definitions import defs\n"
+        "print(sorted(a.key.to_user_string() for a in defs().assets))",
+    ).stdout
+    assert loaded.strip().splitlines()[-1] == str(
+        sorted(
+            [
+                "daily_revenue",
+                "dt_user_level_report",
+                "reo_usage_events",
+                "revenue_report",
+                "user_revenue",
+            ]
+        )
+    )

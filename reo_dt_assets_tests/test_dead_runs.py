@@ -25,9 +25,9 @@ from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from reo_dt_assets.components import wiring as pools
 from reo_dt_assets.components.executor import assign_stranded_steps, process_gone, this_process
 from reo_dt_assets.components.results import mark_not_retryable
-from reo_dt_assets.dev import PROJECT, prepare_home
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoFaults, ReoSandbox
+from reo_dt_assets_dev.dev import PROJECT, prepare_home
 from reo_dt_assets_tests.chain import daily_revenue_events_job
 from reo_dt_assets_tests.deployment import (
     Deployment,

@@ -17,8 +17,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from reo_dt_assets.demo import LOCATION
-from reo_dt_assets.dev import PROJECT
+from reo_dt_assets_dev.demo import LOCATION
+from reo_dt_assets_dev.dev import PROJECT
 
 #: Submitted to the queue, then launched from it (RUN_STARTING: the launcher's event).
 QUEUED_AND_LAUNCHED = {
@@ -34,7 +34,7 @@ def test_the_demo_launches_its_runs_through_the_queue(tmp_path: Path) -> None:
     home, data = tmp_path / "home", tmp_path / "data"
     env = {**os.environ, "DAGSTER_HOME": str(home), "REO_DT_DATA_DIR": str(data)}
     demo = subprocess.run(
-        [sys.executable, "-m", "reo_dt_assets.demo", "--days", "1"],
+        [sys.executable, "-m", "reo_dt_assets_dev.demo", "--days", "1"],
         cwd=PROJECT,
         env=env,
         capture_output=True,

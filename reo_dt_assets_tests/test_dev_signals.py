@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from reo_dt_assets.dev import PROJECT
+from reo_dt_assets_dev.dev import PROJECT
 from reo_dt_assets_tests.deployment import alive, free_port, port_is_free, process_tree, wait_for_ui
 
 pytestmark = pytest.mark.slow  # each test starts the whole of `make ui`
@@ -31,7 +31,7 @@ STOP_WITHIN = 10.0
 
 @dataclass
 class Ui:
-    process: subprocess.Popen  # make, or python -m reo_dt_assets.dev
+    process: subprocess.Popen  # make, or python -m reo_dt_assets_dev.dev
     ports: list[int]
     log: Path
     tree: set[tuple[int, str]]  # every process once the UI answered
@@ -86,7 +86,7 @@ def running_ui(tmp_path: Path, *, through_make: bool = True) -> Iterator[Ui]:
             "UI_ARGS=" + " ".join(options),
         ]
         if through_make
-        else [sys.executable, "-m", "reo_dt_assets.dev", *options]
+        else [sys.executable, "-m", "reo_dt_assets_dev.dev", *options]
     )
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -131,7 +131,7 @@ def test_terminal_signal_to_make_stops_everything(
 
 
 def test_killed_make_stops_everything(tmp_path: Path) -> None:
-    """The kernel sends the orphaned ``python -m reo_dt_assets.dev`` SIGHUP."""
+    """The kernel sends the orphaned ``python -m reo_dt_assets_dev.dev`` SIGHUP."""
     with running_ui(tmp_path) as ui:
         os.kill(ui.process.pid, signal.SIGKILL)
         ui.assert_all_stop()

@@ -58,7 +58,7 @@ def test_every_page_is_in_the_nav_and_nothing_is_downloaded_at_build() -> None:
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
     docs = {path.relative_to(REPO / "docs").as_posix() for path in (REPO / "docs").rglob("*.md")}
     nav = _nav_pages(config["nav"])
-    assert "configuration.md" in nav  # generated from settings.py (reo_dt_assets.reference)
+    assert "configuration.md" in nav  # generated from settings.py (reo_dt_assets_dev.reference)
     assert nav == docs, f"pages not in the nav: {sorted(docs - nav)}; missing: {sorted(nav - docs)}"
     assert config["theme"]["name"] == "material" and config["theme"]["font"] is False
     assert config.get("plugins") == ["search"], "a plugin may download (social, privacy)"

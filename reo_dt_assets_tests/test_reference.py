@@ -7,7 +7,8 @@ import importlib
 import re
 from pathlib import Path
 
-from reo_dt_assets import reference, settings
+from reo_dt_assets import settings
+from reo_dt_assets_dev import reference
 from reo_dt_assets_tests.helpers import REPO
 
 #: Calls whose first argument (``_secrets``: every argument) names an environment variable.
@@ -73,7 +74,7 @@ def _variables_read(path: Path) -> tuple[set[str], set[str]]:
 
 
 def test_the_page_is_what_the_code_says() -> None:
-    """Regenerate with ``python -m reo_dt_assets.reference`` after changing a setting."""
+    """Regenerate with ``python -m reo_dt_assets_dev.reference`` after changing a setting."""
     assert reference.PAGE.read_text() == reference.render()
 
 
@@ -81,7 +82,8 @@ def test_every_variable_the_code_reads_is_in_the_reference() -> None:
     documented = {setting.name for setting in settings.REFERENCE}
     read: set[str] = set()
     unresolved: set[str] = set()
-    for path in sorted((REPO / "reo_dt_assets").rglob("*.py")):
+    paths = [*(REPO / "reo_dt_assets").rglob("*.py"), *(REPO / "reo_dt_assets_dev").rglob("*.py")]
+    for path in sorted(paths):
         if "sandbox" not in path.parts:  # the sandbox reads none: it is configured by knobs
             names, passed = _variables_read(path)
             read |= names

@@ -1,6 +1,7 @@
 """The Digital Turbine user-level source as a dg Component: what a ``defs.yaml`` of type
 ``reo_dt_assets.components.DigitalTurbineSource`` builds."""
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,8 @@ OptionalText = Annotated[
 ]
 
 
-class CatalogApp(dg.Resolvable, dg.Model):
+@dataclass
+class CatalogApp(dg.Resolvable):
     """One DT app: what is pulled, and what its Reo.Dev events carry."""
 
     app_id: Text
@@ -45,7 +47,8 @@ class CatalogApp(dg.Resolvable, dg.Model):
     correction_activity_type: str | None = None
 
 
-class InlineCatalog(dg.Resolvable, dg.Model):
+@dataclass
+class InlineCatalog(dg.Resolvable):
     """The app catalog written in the ``defs.yaml`` (the keys of ``apps.toml``)."""
 
     apps: list[CatalogApp]
@@ -68,6 +71,15 @@ class SourcePools(dg.Resolvable, dg.Model):
 
     dt_reporting: str | None = None
     duckdb_writer: str | None = None
+
+
+def _without_none(value: Any) -> Any:
+    """The inline catalog as ``apps.toml`` would hold it: keys left out rather than null."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 def _relative_to_yaml(context: dg.ResolutionContext, value: str | None) -> str | None:
@@ -133,7 +145,7 @@ class DigitalTurbineSource(dg.Component, dg.Resolvable):
                 "DigitalTurbineSource: give `catalog` (inline) or `catalog_file`, not both"
             )
         if self.catalog is not None:
-            document: dict[str, Any] = self.catalog.model_dump(exclude_none=True)
+            document = _without_none(dataclasses.asdict(self.catalog))
             where = "app catalog in defs.yaml"
             return parse_catalog(document, source=where), where, "`catalog` in defs.yaml"
         if self.catalog_file:

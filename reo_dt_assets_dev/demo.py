@@ -34,8 +34,8 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 from reo_dt_assets import settings
 from reo_dt_assets.components.wiring import Wiring, report_key
 from reo_dt_assets.definitions import source_wiring
-from reo_dt_assets.dev import PROJECT, prepare_home, start_sandboxes
 from reo_dt_assets.upgrade import print_migrations
+from reo_dt_assets_dev.dev import PROJECT, prepare_home, start_sandboxes
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 LOCATION = "reo_dt_assets"  # workspace.yaml's code location: the one `make ui` shows

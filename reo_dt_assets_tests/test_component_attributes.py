@@ -157,6 +157,15 @@ def test_a_delivery_mapping_an_app_the_catalog_lacks_is_refused(sandbox: DefsFol
     assert "apps ['999'] are not in the source's catalog (148721, 203945)" in told
 
 
+def test_a_delivery_whose_source_is_not_there_says_what_to_set(sandbox: DefsFolderSandbox) -> None:
+    _place(sandbox, DigitalTurbineSource, "dt", {"catalog": CATALOG})
+    _place(sandbox, ReoDevDelivery, "reo", {"source": "digital_turbine"})
+    with pytest.raises(Exception) as failure:
+        _all_defs(sandbox)
+    told = "".join(str(e) for e in _chain(failure.value))
+    assert "source 'digital_turbine' is not the folder of a DigitalTurbineSource" in told
+
+
 def _chain(error: BaseException | None) -> Iterator[BaseException]:
     while error is not None:
         yield error

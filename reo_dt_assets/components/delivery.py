@@ -8,14 +8,14 @@ from typing import Literal
 import dagster as dg
 
 from reo_dt_assets import settings
-from reo_dt_assets.catalog import Catalog, CatalogError
+from reo_dt_assets.catalog import Catalog
 from reo_dt_assets.components.alerts import build_alerts_sensor
 from reo_dt_assets.components.events import build_usage_events
 from reo_dt_assets.components.resources import ReoResource, UserDirectoryResource
 from reo_dt_assets.components.rollup import build_rollup_assets, build_rollup_automation
 from reo_dt_assets.components.scaffolds import AlertsScaffolder, DeliveryScaffolder
 from reo_dt_assets.components.source import DigitalTurbineSource
-from reo_dt_assets.components.wiring import REO_DELIVERY, Wiring
+from reo_dt_assets.components.wiring import REO_DELIVERY, ComponentAttributeError, Wiring
 
 
 class ReoCredentials(dg.Resolvable, dg.Model):
@@ -78,7 +78,7 @@ class ReoDevDelivery(dg.Component, dg.Resolvable):
     def _catalog(self, catalog: Catalog) -> Catalog:
         unknown = sorted(set(self.apps) - set(catalog.app_ids))
         if unknown:
-            raise CatalogError(
+            raise ComponentAttributeError(
                 f"ReoDevDelivery: apps {unknown} are not in the source's catalog "
                 f"({', '.join(catalog.app_ids)})"
             )
@@ -118,7 +118,14 @@ class ReoDevDelivery(dg.Component, dg.Resolvable):
         settings.validate(
             urls={self.credentials.base_url_env: settings.DEFAULT_REO_INGEST_BASE_URL}
         )
-        source = context.load_component(self.source, DigitalTurbineSource)
+        try:
+            source = context.load_component(self.source, DigitalTurbineSource)
+        except Exception as error:  # the tree's own: no component there, or another type
+            raise ComponentAttributeError(
+                f"ReoDevDelivery: source {self.source!r} is not the folder of a "
+                "DigitalTurbineSource: set `source:` to that folder, relative to defs/ "
+                f"({error})"
+            ) from error
         w = source.wiring()
         d = dataclasses.replace(
             w,

@@ -20,7 +20,13 @@ from reo_dt_assets.components.resources import (
 from reo_dt_assets.components.revenue import build_user_revenue
 from reo_dt_assets.components.scaffolds import SourceScaffolder
 from reo_dt_assets.components.schedule import build_events_job
-from reo_dt_assets.components.wiring import DT_REPORTING, DUCKDB_WRITER, GROUP, Wiring
+from reo_dt_assets.components.wiring import (
+    DT_REPORTING,
+    DUCKDB_WRITER,
+    GROUP,
+    ComponentAttributeError,
+    Wiring,
+)
 
 
 def _text(context: dg.ResolutionContext, value: object) -> str | None:
@@ -141,7 +147,7 @@ class DigitalTurbineSource(dg.Component, dg.Resolvable):
     def _catalog(self) -> tuple[Catalog, str, str]:
         """The catalog, where it is from and what sets it."""
         if self.catalog is not None and self.catalog_file is not None:
-            raise settings.SettingsError(
+            raise ComponentAttributeError(
                 "DigitalTurbineSource: give `catalog` (inline) or `catalog_file`, not both"
             )
         if self.catalog is not None:
@@ -160,7 +166,7 @@ class DigitalTurbineSource(dg.Component, dg.Resolvable):
             return settings.pull_ages()
         bad = [age for age in self.pull_ages if not 1 <= age <= settings.DT_WINDOW_DAYS]
         if bad or not self.pull_ages:
-            raise settings.SettingsError(
+            raise ComponentAttributeError(
                 f"DigitalTurbineSource: pull_ages {self.pull_ages} must be days 1 to "
                 f"{settings.DT_WINDOW_DAYS} (DT serves about {settings.DT_WINDOW_DAYS} days)"
             )

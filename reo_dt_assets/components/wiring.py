@@ -50,6 +50,11 @@ def layer(name: str) -> dict[str, str]:
 GRAIN_TAG = "reo_dt/grain"
 
 
+class ComponentAttributeError(ValueError):
+    """A component's ``defs.yaml`` asks for something it cannot do; the message says what to
+    change."""
+
+
 def report_key(app_id: str, date: dt.date) -> str:
     """``("148721", date(2026, 11, 20))`` -> ``"148721|2026-11-20"``."""
     return f"{app_id}|{date.isoformat()}"

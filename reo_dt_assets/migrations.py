@@ -35,7 +35,8 @@ import psycopg2.extensions
 
 Dialect = Literal["duckdb", "postgres", "sqlite"]
 VERSIONS_TABLE = "reo_dt_schema_versions"
-LEDGER_TABLES = frozenset({"reo_event_deliveries"})  # the ledger: PostgreSQL beside a DuckLake
+#: The ledger and its run log: PostgreSQL beside a DuckLake.
+LEDGER_TABLES = frozenset({"reo_event_deliveries", "reo_delivery_runs"})
 BUDGET_TABLES = frozenset({"report_requests"})  # the report budget's SQLite file
 
 
@@ -248,6 +249,47 @@ MIGRATIONS: tuple[Migration, ...] = (
         7,
         "ledger event ids of 32 hex digits (releases before integer ids) rewritten to today's",
         (RewriteLegacyEventIds(),),
+    ),
+    Migration(
+        8,
+        "the delivery's run log, reo_delivery_runs, and daily_revenue's delivery health",
+        (
+            CreateTable(
+                "reo_delivery_runs",
+                (
+                    "run_id VARCHAR NOT NULL",
+                    "report_date DATE NOT NULL",
+                    "app_id VARCHAR NOT NULL",
+                    "mode VARCHAR NOT NULL",
+                    "started_at TIMESTAMP NOT NULL",
+                    "updated_at TIMESTAMP NOT NULL",
+                    "finished_at TIMESTAMP",
+                    "outcome VARCHAR NOT NULL",
+                    "events BIGINT NOT NULL",
+                    "delivered_now BIGINT NOT NULL",
+                    "delivered_before BIGINT NOT NULL",
+                    "failed BIGINT NOT NULL",
+                    "rejected BIGINT NOT NULL",
+                    "dry_run BIGINT NOT NULL",
+                    "requests BIGINT NOT NULL",
+                    "throttled BIGINT NOT NULL",
+                    "other_retries BIGINT NOT NULL",
+                    "rtt_p50_ms DOUBLE",
+                    "rtt_p95_ms DOUBLE",
+                    "in_flight_ceiling INTEGER",
+                    "requests_per_second DOUBLE",
+                    "seconds DOUBLE NOT NULL",
+                    "first_error VARCHAR",
+                ),
+            ),
+            CreateUniqueIndex(
+                "reo_delivery_runs", "reo_delivery_runs_key", ("run_id", "report_date", "app_id")
+            ),
+            AddColumn("daily_revenue", "events_rejected BIGINT"),
+            AddColumn("daily_revenue", "delivery_requests BIGINT"),
+            AddColumn("daily_revenue", "delivery_throttled BIGINT"),
+            AddColumn("daily_revenue", "delivery_seconds DOUBLE"),
+        ),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -125,6 +125,65 @@ DELIVERIES = Table(
     ),
 )
 
+#: The delivery's run log: one row per (run, partition), beside the ledger and written in the
+#: same transactions as its rows, so its counts are the ledger's even for a run that was killed
+#: (its ``finished_at`` stays null). ``mode`` says what ran: a delivery, a dry run, or the sweep
+#: of an old partition's undelivered events.
+DELIVERY_RUNS = Table(
+    name="reo_delivery_runs",
+    key=("run_id", "report_date", "app_id"),
+    columns=(
+        Column("run_id", "VARCHAR", "the Dagster run"),
+        Column("report_date", "DATE", "UTC day of the DT report"),
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("mode", "VARCHAR", "delivery, dry_run or sweep"),
+        Column("started_at", "TIMESTAMP", "when the delivery started (UTC)"),
+        Column("updated_at", "TIMESTAMP", "when the row last changed (UTC)"),
+        Column(
+            "finished_at",
+            "TIMESTAMP",
+            "when it ended (UTC); null while it runs, or if it was killed",
+            nullable=True,
+        ),
+        Column(
+            "outcome",
+            "VARCHAR",
+            "running, delivered, undelivered (failed or pending events) or stopped",
+        ),
+        Column("events", "BIGINT", "events of the partition the run registered"),
+        Column("delivered_now", "BIGINT", "confirmed by Reo.Dev in this run"),
+        Column("delivered_before", "BIGINT", "delivered by an earlier run: not sent"),
+        Column("failed", "BIGINT", "not delivered after every try in this run"),
+        Column("rejected", "BIGINT", "refused by the payload contract or by Reo.Dev"),
+        Column("dry_run", "BIGINT", "recorded and not sent (a dry run)"),
+        Column("requests", "BIGINT", "HTTP requests sent"),
+        Column("throttled", "BIGINT", "requests answered 429"),
+        Column(
+            "other_retries", "BIGINT", "tries again after a 5xx, a timeout or a dropped connection"
+        ),
+        Column(
+            "rtt_p50_ms", "DOUBLE", "median round trip of the answered requests, ms", nullable=True
+        ),
+        Column("rtt_p95_ms", "DOUBLE", "95th percentile round trip, ms", nullable=True),
+        Column(
+            "in_flight_ceiling",
+            "INTEGER",
+            "the most requests in flight the pace allowed",
+            nullable=True,
+        ),
+        Column(
+            "requests_per_second",
+            "DOUBLE",
+            "requests over the seconds spent sending",
+            nullable=True,
+        ),
+        Column("seconds", "DOUBLE", "from start to end (or to the last change, if killed)"),
+        Column(
+            "first_error", "VARCHAR", "the first reason an event was not delivered", nullable=True
+        ),
+    ),
+)
+
 #: The daily view across apps: one row per (day, catalog app), loaded or not, so a missing app is
 #: a row that says so rather than an absent one.
 DAILY_REVENUE = Table(
@@ -156,6 +215,18 @@ DAILY_REVENUE = Table(
             "revenue_restated_usd against the first load's whole revenue, %",
             nullable=True,
         ),
+        # Delivery health, from reo_delivery_runs (null in rows rolled up before it existed).
+        Column(
+            "events_rejected", "BIGINT", "events the contract or Reo.Dev refused", nullable=True
+        ),
+        Column(
+            "delivery_requests",
+            "BIGINT",
+            "requests of every delivery run of the day",
+            nullable=True,
+        ),
+        Column("delivery_throttled", "BIGINT", "of those, answered 429", nullable=True),
+        Column("delivery_seconds", "DOUBLE", "time the day's delivery runs took, s", nullable=True),
     ),
 )
 
@@ -165,5 +236,6 @@ TABLES = (
     REVENUE_PARTITIONS,
     REVENUE_RESTATEMENTS,
     DELIVERIES,
+    DELIVERY_RUNS,
     DAILY_REVENUE,
 )

@@ -20,7 +20,7 @@ from reo_dt_assets.progress import peak_rss_mib
 from reo_dt_assets.reo.corrections import correction_chunks
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
-from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets.reo.ledger import DeliveryLedger, RunKey
 from reo_dt_assets.reo.verdicts import events_verdicts
 from reo_dt_assets.revenue.store import (
     event_user_chunks,
@@ -28,7 +28,7 @@ from reo_dt_assets.revenue.store import (
     user_id_totals,
     users_with_user_id,
 )
-from reo_dt_assets.schema import DELIVERIES
+from reo_dt_assets.schema import DELIVERIES, DELIVERY_RUNS
 
 #: Users read from user_revenue, built and registered at a time: the delivery's memory.
 CHUNK_USERS = 10_000
@@ -82,7 +82,9 @@ def build_usage_events(
         user_directory: UserDirectoryResource = getattr(context.resources, directory_key)
         date, app_id = w.report_of(context.partition_key)
         app = d.catalog.app(app_id)
-        ledger = DeliveryLedger(duckdb.get_ledger_connection)
+        mode = "dry_run" if config.dry_run else "delivery"
+        run = RunKey(context.run.run_id, date, app_id, mode)
+        ledger = DeliveryLedger(duckdb.get_ledger_connection, run)
         with duckdb.get_connection() as conn:
             if not partition_loaded(conn, date, app_id):
                 raise dg.Failure(
@@ -144,6 +146,11 @@ def build_usage_events(
             "dagster/table_name": duckdb.table_name(DELIVERIES),
             "dagster/column_schema": column_schema(DELIVERIES),
             "ledger_rows": sum(ledger.status_counts(date, app_id).values()),
+            # This run's row of the run log: what it sent, how, and how it ended.
+            "delivery_run": dg.MetadataValue.md(
+                f"`{duckdb.table_name(DELIVERY_RUNS)}` WHERE run_id = '{context.run.run_id}' AND "
+                f"report_date = '{date}' AND app_id = '{app_id}'"
+            ),
         }
         if config.dry_run:
             metadata.update(

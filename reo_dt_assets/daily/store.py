@@ -17,6 +17,7 @@ import polars as pl
 from reo_dt_assets.schema import (
     DAILY_REVENUE,
     DELIVERIES,
+    DELIVERY_RUNS,
     REVENUE_PARTITIONS,
     REVENUE_RESTATEMENTS,
     USER_REVENUE,
@@ -33,9 +34,15 @@ users AS (
 ),
 ledger AS (
     SELECT app_id, count(*) AS events,
-           count(*) FILTER (WHERE status = 'delivered') AS events_delivered
+           count(*) FILTER (WHERE status = 'delivered') AS events_delivered,
+           count(*) FILTER (WHERE status = 'rejected') AS events_rejected
     FROM {DELIVERIES.name} WHERE report_date = $day AND coalesce(kind, 'usage') = 'usage'
     GROUP BY app_id
+),
+runs AS (  -- every run that delivered the (app, day): its requests, 429s and time
+    SELECT app_id, sum(requests) AS requests, sum(throttled) AS throttled,
+           sum(seconds) AS seconds
+    FROM {DELIVERY_RUNS.name} WHERE report_date = $day AND mode <> 'dry_run' GROUP BY app_id
 ),
 previous AS (
     SELECT app_id, revenue_usd, users FROM {DAILY_REVENUE.name}
@@ -60,13 +67,18 @@ SELECT $day AS report_date, a.app_id, p.app_id IS NOT NULL AS loaded,
        CASE WHEN p.app_id IS NOT NULL THEN coalesce(r.usd, 0) END AS revenue_restated_usd,
        CASE WHEN p.app_id IS NOT NULL AND r.app_id IS NULL THEN 0
             WHEN p.app_id IS NOT NULL AND r.first_usd > 0 THEN r.usd / r.first_usd * 100 END
-           AS revenue_restated_pct
+           AS revenue_restated_pct,
+       coalesce(l.events_rejected, 0) AS events_rejected,
+       coalesce(n.requests, 0) AS delivery_requests,
+       coalesce(n.throttled, 0) AS delivery_throttled,
+       coalesce(n.seconds, 0) AS delivery_seconds
 FROM apps a
 LEFT JOIN {REVENUE_PARTITIONS.name} p ON p.report_date = $day AND p.app_id = a.app_id
 LEFT JOIN users u ON u.app_id = a.app_id
 LEFT JOIN ledger l ON l.app_id = a.app_id
 LEFT JOIN previous v ON v.app_id = a.app_id
 LEFT JOIN restated r ON r.app_id = a.app_id
+LEFT JOIN runs n ON n.app_id = a.app_id
 ORDER BY a.app_id
 """
 

@@ -4,7 +4,8 @@ The asset hands over the partition's events a chunk at a time (built from ``user
 chunk at a time), the ledger and a client (none for a dry run). Each chunk is validated and
 registered in the ledger before any of its events is sent, and only a few thousand events are
 ever held, whatever the partition's size. What comes back says what happened; the asset only
-decides how the run ends.
+decides how the run ends. A ledger given the run's ``RunKey`` keeps the run's row of
+``reo_delivery_runs`` from start to end (``outcome``).
 """
 
 from __future__ import annotations
@@ -47,10 +48,20 @@ class DeliveryOutcome:
     stopped: str | None = None  # why the whole delivery stopped (a refused key, a set-up
     stop_retryable: bool = False  # mistake, an outage), and whether a later run may succeed
     preview: list[dict[str, Any]] = field(default_factory=list)  # dry run: payloads to send
+    dry_run: bool = False
 
     @property
     def undelivered(self) -> int:
         return self.failed + self.pending
+
+    @property
+    def outcome(self) -> str:
+        """How the run ended, as ``reo_delivery_runs.outcome`` says it."""
+        if self.stopped:
+            return "stopped"
+        if self.dry_run:
+            return "previewed"
+        return "undelivered" if self.undelivered else "delivered"
 
 
 def deliver(
@@ -67,6 +78,28 @@ def deliver(
     record them as pending and send nothing). ``expected`` events to send, if known, give the
     progress lines an ETA."""
     outcome = DeliveryOutcome()
+    if ledger.run is None:
+        return _deliver(chunks, ledger, client, outcome, date, app_id, log, expected)
+    ledger.start_run()
+    try:
+        _deliver(chunks, ledger, client, outcome, date, app_id, log, expected)
+    except BaseException:
+        ledger.finish_run("errored", outcome.pace)
+        raise
+    ledger.finish_run(outcome.outcome, outcome.pace)
+    return outcome
+
+
+def _deliver(
+    chunks: Iterable[BuildResult],
+    ledger: DeliveryLedger,
+    client: ReoClient | None,
+    outcome: DeliveryOutcome,
+    date: dt.date,
+    app_id: str,
+    log: logging.Logger,
+    expected: int | None,
+) -> DeliveryOutcome:
     pending_note = None if client else DRY_RUN_NOTE
 
     def to_send() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -90,6 +123,7 @@ def deliver(
             yield from registered.to_send
 
     if client is None:
+        outcome.dry_run = True
         for _, payload in to_send():
             if len(outcome.preview) < PREVIEW:
                 outcome.preview.append(payload)
@@ -99,10 +133,11 @@ def deliver(
     started = time.monotonic()
 
     def on_results(results: list[SendResult]) -> None:
-        ledger.record(results)
+        ledger.record(results, outcome.pace)
         tally.update(result.delivered for result in results)
 
     def on_progress(pace: Snapshot) -> None:
+        outcome.pace = pace  # the run's row gets it with the next batch
         progress.update(
             tally.total(),
             f"{pace.in_flight} in flight (limit {pace.limit}"

@@ -19,6 +19,11 @@ delivered under its old id is still delivered and never sent again.
 
 A partition is registered a chunk at a time, each chunk before any of its events is sent, and
 read back a chunk at a time: memory does not grow with the partition.
+
+Given a ``RunKey``, the ledger also keeps that run's row of ``reo_delivery_runs``: started before
+anything is registered, its counts moved in the same transaction as every registered chunk and
+every batch of results, its end (outcome, pace) written last. So the run log always says what
+the ledger says, even for a run killed halfway (its ``finished_at`` is then null).
 """
 
 from __future__ import annotations
@@ -37,9 +42,9 @@ import duckdb
 import polars as pl
 
 from reo_dt_assets.reo.events import BuiltEvent
-from reo_dt_assets.reo.sender import SendResult
-from reo_dt_assets.schema import DELIVERIES
-from reo_dt_assets.transactions import staged_transaction
+from reo_dt_assets.reo.sender import SendResult, Snapshot
+from reo_dt_assets.schema import DELIVERIES, DELIVERY_RUNS
+from reo_dt_assets.transactions import staged_transaction, transaction
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 SUPERSEDED = "superseded: the day was loaded again before this correction was delivered"
@@ -69,9 +74,104 @@ class LedgerEvent:
     kind: str  # usage or correction
 
 
+@dataclass(frozen=True)
+class RunKey:
+    """One run's delivery of one partition: its row of ``reo_delivery_runs``."""
+
+    run_id: str
+    date: dt.date
+    app_id: str
+    mode: str = "delivery"  # delivery, dry_run or sweep
+
+    @property
+    def where(self) -> str:
+        return "run_id = $run AND report_date = $date AND app_id = $app"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"run": self.run_id, "date": self.date, "app": self.app_id}
+
+
 class DeliveryLedger:
-    def __init__(self, connect: Connect) -> None:
+    def __init__(self, connect: Connect, run: RunKey | None = None) -> None:
         self._connect = connect
+        self._run = run
+
+    def start_run(self) -> None:
+        """The run's row, with nothing counted yet (a step retried within its run starts it
+        over: its earlier attempt's results are in the ledger, and in the counts of the row
+        that attempt left until now)."""
+        run = self._require_run()
+        now = _now()
+        with self._connect() as conn, transaction(conn):
+            conn.execute(f"DELETE FROM {DELIVERY_RUNS.name} WHERE {run.where}", run.params)
+            conn.execute(
+                f"""INSERT INTO {DELIVERY_RUNS.name} (run_id, report_date, app_id, mode,
+                        started_at, updated_at, outcome, events, delivered_now,
+                        delivered_before, failed, rejected, dry_run, requests, throttled,
+                        other_retries, seconds)
+                    VALUES ($run, $date, $app, $mode, $now, $now, 'running',
+                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0)""",
+                {**run.params, "mode": run.mode, "now": now},
+            )
+
+    def finish_run(self, outcome: str, pace: Snapshot | None) -> None:
+        """The run's end: how it ended and the pace it kept."""
+        run = self._require_run()
+        with self._connect() as conn:
+            conn.execute(
+                f"""UPDATE {DELIVERY_RUNS.name} SET finished_at = $now, updated_at = $now,
+                        outcome = $outcome,
+                        seconds = epoch(CAST($now AS TIMESTAMP)) - epoch(started_at)
+                    WHERE {run.where}""",
+                {**run.params, "now": _now(), "outcome": outcome},
+            )
+            if pace is not None:
+                self._count_pace(conn, run, pace)
+
+    @property
+    def run(self) -> RunKey | None:
+        return self._run
+
+    def _require_run(self) -> RunKey:
+        if self._run is None:
+            raise ValueError("this ledger keeps no run's row: give it a RunKey")
+        return self._run
+
+    @staticmethod
+    def _count_pace(conn: duckdb.DuckDBPyConnection, run: RunKey, pace: Snapshot) -> None:
+        conn.execute(
+            f"""UPDATE {DELIVERY_RUNS.name} SET requests = $requests, throttled = $throttled,
+                    other_retries = $retries, rtt_p50_ms = $p50, rtt_p95_ms = $p95,
+                    in_flight_ceiling = $ceiling, requests_per_second = $rate
+                WHERE {run.where}""",
+            {
+                **run.params,
+                "requests": pace.requests,
+                "throttled": pace.throttled,
+                "retries": pace.other_retries,
+                "p50": pace.rtt_p50_ms,
+                "p95": pace.rtt_p95_ms,
+                "ceiling": pace.peak_limit or None,
+                "rate": pace.requests_per_second,
+            },
+        )
+
+    def _count(self, conn: duckdb.DuckDBPyConnection, **counts: int | str | None) -> None:
+        """Move the run's counts by ``counts`` (``first_error``: kept if one is there), in the
+        caller's transaction."""
+        run = self._run
+        if run is None:
+            return
+        error = counts.pop("first_error", None)
+        sets = ", ".join(f"{name} = {name} + ${name}" for name in counts)
+        conn.execute(
+            f"""UPDATE {DELIVERY_RUNS.name} SET {sets}, updated_at = $now,
+                    first_error = coalesce(first_error, $error),
+                    seconds = epoch(CAST($now AS TIMESTAMP)) - epoch(started_at)
+                WHERE {run.where}""",
+            {**run.params, **counts, "now": _now(), "error": error},
+        )
 
     def register(
         self,
@@ -140,6 +240,15 @@ class DeliveryLedger:
                     "ON l.event_id = s.event_id WHERE l.status = 'delivered'"
                 ).fetchall()
             }
+            unsent = len([e for e in built if e.event_id not in delivered | rejected.keys()])
+            self._count(
+                conn,
+                events=len(built),
+                delivered_before=len(delivered),
+                rejected=len(rejected),
+                dry_run=unsent if self._run and self._run.mode == "dry_run" else 0,
+                first_error=next(iter(rejected.values()), None),
+            )
         to_send = [
             (e.event_id, e.payload)
             for e in built
@@ -159,8 +268,9 @@ class DeliveryLedger:
                 {"why": SUPERSEDED, "now": _now(), "date": date, "app": app_id},
             )
 
-    def record(self, results: list[SendResult]) -> None:
-        """Write a batch of send results in one transaction."""
+    def record(self, results: list[SendResult], pace: Snapshot | None = None) -> None:
+        """Write a batch of send results in one transaction, with the run's counts (and the
+        ``pace`` so far)."""
         if not results:
             return
         staged = pl.DataFrame(
@@ -179,20 +289,26 @@ class DeliveryLedger:
                 "error": pl.String,
             },
         )
-        with self._connect() as conn:
-            conn.register("staged_results", staged.to_arrow())
-            try:
-                conn.execute(
-                    f"""UPDATE {DELIVERIES.name} AS l SET status = r.status,
-                        attempts = l.attempts + r.attempts, last_http_status = r.http_status,
-                        last_error = r.error, updated_at = $now,
-                        delivered_at = CASE WHEN r.status = 'delivered' THEN $now END
-                    FROM staged_results r
-                    WHERE l.event_id = r.event_id AND l.status <> 'delivered'""",
-                    {"now": _now()},
-                )
-            finally:
-                conn.unregister("staged_results")
+        delivered = sum(r.delivered for r in results)
+        first_error = next((r.error for r in results if not r.delivered and r.error), None)
+        with self._connect() as conn, staged_transaction(conn, "staged_results", staged):
+            conn.execute(
+                f"""UPDATE {DELIVERIES.name} AS l SET status = r.status,
+                    attempts = l.attempts + r.attempts, last_http_status = r.http_status,
+                    last_error = r.error, updated_at = $now,
+                    delivered_at = CASE WHEN r.status = 'delivered' THEN $now END
+                FROM staged_results r
+                WHERE l.event_id = r.event_id AND l.status <> 'delivered'""",
+                {"now": _now()},
+            )
+            self._count(
+                conn,
+                delivered_now=delivered,
+                failed=len(results) - delivered,
+                first_error=first_error,
+            )
+            if pace is not None and self._run is not None:
+                self._count_pace(conn, self._run, pace)
 
     def partition_events(
         self, date: dt.date, app_id: str, chunk: int = 20_000

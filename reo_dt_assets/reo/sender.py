@@ -242,10 +242,31 @@ class Snapshot:
     limit: int
     rate_cap: float | None
     concurrency_median: int
+    retries: int = 0  # tries again after any answer or none (429s included)
+    peak_limit: int = 0  # the most requests in flight the pace allowed
+    rtt_p50_ms: float | None = None  # of the answered requests (a sample of them)
+    rtt_p95_ms: float | None = None
+    sending_seconds: float = 0.0
 
     @property
     def throttled_share(self) -> float:
         return self.throttled / self.requests if self.requests else 0.0
+
+    @property
+    def other_retries(self) -> int:
+        """Tries again after a 5xx, a timeout or a dropped connection: not after a 429."""
+        return max(0, self.retries - self.throttled)
+
+    @property
+    def requests_per_second(self) -> float | None:
+        return self.requests / self.sending_seconds if self.sending_seconds > 0 else None
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    """The ``q`` quantile of sorted seconds, in ms (nearest rank); None for none."""
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
 
 
 def _answer(outcome: Outcome[Any]) -> Answer:
@@ -260,6 +281,7 @@ class Sender:
     """Send with up to ``max_concurrency`` threads, paced by ``Pace``; ``run`` once."""
 
     PREFETCH = 4096  # events read ahead of the senders, at most
+    RTT_SAMPLE = 4096  # round trips kept for the percentiles (reservoir sampling)
     UNSENT_CHUNK = 10_000  # "not sent" results handed back at a time after a stop
 
     def __init__(
@@ -299,9 +321,14 @@ class Sender:
         self._aborted = False
         self._crash: Exception | None = None
         self.retries = 0
+        self._rtts: list[float] = []
+        self._answered = 0
+        self._peak_limit = 0
+        self._started: float | None = None
 
     def snapshot(self) -> Snapshot:
         with self._active:
+            rtts = sorted(self._rtts)
             return Snapshot(
                 self.pace.requests,
                 self.pace.throttled,
@@ -309,6 +336,11 @@ class Sender:
                 self.pace.limit,
                 self.pace.rate_cap,
                 self.pace.concurrency_median(),
+                retries=self.retries,
+                peak_limit=max(self._peak_limit, self.pace.limit),
+                rtt_p50_ms=_quantile(rtts, 0.5),
+                rtt_p95_ms=_quantile(rtts, 0.95),
+                sending_seconds=time.monotonic() - self._started if self._started else 0.0,
             )
 
     def run(
@@ -326,6 +358,7 @@ class Sender:
         failed result saying it was not sent and why.
         """
         self._source = iter(events)
+        self._started = time.monotonic()
         self._workers_alive = self.max_concurrency
         share_malloc_arenas()
         threads = [
@@ -486,6 +519,14 @@ class Sender:
                         timeout = max(0.0, self._delayed[0][0] - now)
                 self._active.wait(timeout)
 
+    def _sample_rtt(self, rtt: float) -> None:
+        """Keep ``rtt`` in a uniform sample of every answered request's (the lock held)."""
+        self._answered += 1
+        if len(self._rtts) < self.RTT_SAMPLE:
+            self._rtts.append(rtt)
+        elif (slot := self._rng.randrange(self._answered)) < self.RTT_SAMPLE:
+            self._rtts[slot] = rtt
+
     def _stopping(self, now: float) -> bool:
         """True once the delivery stopped (the lock held); wakes everyone the first time."""
         if self.health.stop is not None:
@@ -500,7 +541,10 @@ class Sender:
             self._in_flight -= 1
             now = time.monotonic()
             answered = outcome.http_status is not None
+            if answered:
+                self._sample_rtt(rtt)
             limit = self.pace.limit
+            self._peak_limit = max(self._peak_limit, limit)
             if self.pace.observe(_answer(outcome), rtt if answered else None, now):
                 self._active.notify_all()  # the rate changed, or the limit
                 for number in range(limit, self.pace.limit):

@@ -106,6 +106,8 @@ REO_DT_RESTATEMENT_WARN_PCT = Tunable("REO_DT_RESTATEMENT_WARN_PCT", 10.0)
 #: than both of these (USD, and % of what Reo.Dev was told).
 REO_CORRECTION_MIN_USD = Tunable("REO_CORRECTION_MIN_USD", 0.01)
 REO_CORRECTION_MIN_PCT = Tunable("REO_CORRECTION_MIN_PCT", 10.0)
+#: The events check fails when failed + rejected events pass this % of a partition's events.
+REO_DT_DELIVERY_FAILURE_PCT = Tunable("REO_DT_DELIVERY_FAILURE_PCT", 1.0)
 #: Seconds between two ticks of the alert sensor.
 REO_DT_ALERT_INTERVAL_SECONDS = Tunable("REO_DT_ALERT_INTERVAL_SECONDS", 30, whole=True)
 #: An alert waits until no other came for this long, so a burst goes out as one summary.
@@ -518,5 +520,11 @@ REFERENCE: tuple[Setting, ...] = (
         REO_CORRECTION_MIN_PCT,
         REO_CLIENT,
         "... and by more than this % of what Reo.Dev was told (any move from zero).",
+    ),
+    _tunable(
+        REO_DT_DELIVERY_FAILURE_PCT,
+        REO_CLIENT,
+        "`failures_within_threshold` (a check of `reo_usage_events`, told by the alerts) fails "
+        "when a partition's failed + rejected events pass this % of its events.",
     ),
 )

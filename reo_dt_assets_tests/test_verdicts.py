@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reo_dt_assets.digital_turbine.columns import REPORT_COLUMNS
 from reo_dt_assets.digital_turbine.verdicts import report_columns_verdict
-from reo_dt_assets.reo.ledger import LedgerEvent
+from reo_dt_assets.reo.ledger import SUPERSEDED, LedgerEvent
 from reo_dt_assets.reo.verdicts import events_verdicts
 from reo_dt_assets.revenue.queries import Totals
 from reo_dt_assets.revenue.verdicts import table_verdicts
@@ -62,22 +62,51 @@ def _event(
 
 
 def test_events_verdicts() -> None:
-    good = events_verdicts([_event("delivered"), _event("failed", "HTTP 422")], 2, 2.0)
-    assert [v.passed for v in good] == [True, True, True]
-    silent = _by_check(events_verdicts([_event("delivered"), _event("pending")], 2, 2.0))
+    good = events_verdicts(
+        [_event("delivered"), _event("failed", "HTTP 422")], 2, 2.0, failure_pct=100
+    )
+    assert [v.passed for v in good] == [True, True, True, True]
+    silent = _by_check(
+        events_verdicts([_event("delivered"), _event("pending")], 2, 2.0, failure_pct=100)
+    )
     assert not silent["every_event_accounted_for"].passed
-    missing = _by_check(events_verdicts([_event("delivered")], 2, 1.0))
+    missing = _by_check(events_verdicts([_event("delivered")], 2, 1.0, failure_pct=100))
     assert not missing["every_event_accounted_for"].passed
-    invalid = _by_check(events_verdicts([_event("delivered", payload="{}")], 1, 1.0))
+    invalid = _by_check(
+        events_verdicts([_event("delivered", payload="{}")], 1, 1.0, failure_pct=100)
+    )
     assert not invalid["payloads_match_contract"].passed
-    assert events_verdicts([_event("rejected", "bad", payload="{}")], 0, 1.0)[0].passed
+    assert events_verdicts([_event("rejected", "bad", payload="{}")], 0, 1.0, failure_pct=100)[
+        0
+    ].passed
+
+
+def test_failed_and_rejected_events_past_the_threshold_fail_naming_the_top_reasons() -> None:
+    events = [_event("delivered")] * 97 + [
+        _event("failed", "HTTP 503: Service Unavailable"),
+        _event("failed", "HTTP 503: Service Unavailable"),
+        _event("rejected", "payload over 256 KiB: 262,400 bytes"),
+    ]
+    within = _by_check(events_verdicts(events, 97, 100.0, failure_pct=5))
+    assert within["failures_within_threshold"].passed
+    over = _by_check(events_verdicts(events, 97, 100.0, failure_pct=1))["failures_within_threshold"]
+    assert not over.passed and not over.warn_only
+    assert "3 of 100 events (3.0%) failed or were rejected, over the 1% of" in (
+        over.description or ""
+    )
+    assert over.metadata["top_reasons"] == "HTTP 503 (2); payload over 256 KiB (1)"
+    superseded = _event("rejected", SUPERSEDED, kind="correction")  # by design, not a failure
+    quiet = _by_check(events_verdicts([_event("delivered"), superseded], 1, 1.0, failure_pct=0))
+    assert quiet["failures_within_threshold"].passed
 
 
 def test_changed_revenue_after_delivery_only_warns() -> None:
-    *_, revenue = events_verdicts([_event("delivered", revenue=1.0)], 1, 1.5)
-    assert not revenue.passed and revenue.warn_only
-    *_, same = events_verdicts([_event("delivered", revenue=1.5)], 1, 1.5)
-    assert same.passed and not same.warn_only
+    revenue = _by_check(events_verdicts([_event("delivered", revenue=1.0)], 1, 1.5, failure_pct=1))
+    assert not revenue["revenue_matches_user_revenue"].passed
+    assert revenue["revenue_matches_user_revenue"].warn_only
+    same = _by_check(events_verdicts([_event("delivered", revenue=1.5)], 1, 1.5, failure_pct=1))
+    assert same["revenue_matches_user_revenue"].passed
+    assert not same["revenue_matches_user_revenue"].warn_only
 
 
 def test_report_columns_verdict(tmp_path: Path) -> None:
@@ -108,10 +137,12 @@ def test_corrections_add_their_change_unless_superseded() -> None:
     usage = _event("delivered", revenue=1.0)
     told = _event("delivered", revenue=0.5, kind="correction")
     superseded = _event("rejected", "superseded", revenue=0.25, kind="correction")
-    checks = _by_check(events_verdicts([usage, told, superseded], 1, 1.5))
+    checks = _by_check(events_verdicts([usage, told, superseded], 1, 1.5, failure_pct=100))
     assert checks["revenue_matches_user_revenue"].passed
     # A user counts once, whatever corrections it got: two usage users are still short of three.
-    accounted = _by_check(events_verdicts([usage, told, told], 2, 1.0))["every_event_accounted_for"]
+    accounted = _by_check(events_verdicts([usage, told, told], 2, 1.0, failure_pct=100))[
+        "every_event_accounted_for"
+    ]
     assert not accounted.passed and accounted.metadata["usage_events"] == 1
 
 
@@ -125,7 +156,9 @@ def test_money_in_check_metadata_is_to_the_cent_with_a_note_on_what_it_adds_up()
     assert "231.086465000 USD" in (reconciliation.description or "")  # the exact figure kept
     *_, close = table_verdicts([], [], 0, Totals(10, 100, 2.5 + 5.684341886080802e-14), RAW)
     assert close.passed and close.metadata["revenue_difference_usd"] == 0.0
-    *_, revenue = events_verdicts([_event("delivered", revenue=1.234567)], 1, 1.234567)
+    revenue = _by_check(
+        events_verdicts([_event("delivered", revenue=1.234567)], 1, 1.234567, failure_pct=100)
+    )["revenue_matches_user_revenue"]
     assert revenue.metadata["events_revenue_usd"] == revenue.metadata["user_revenue_usd"] == 1.23
     assert "device_only_revenue_usd" in revenue.metadata["note"]
     *_, tiny = events_verdicts([_event("delivered", revenue=1.0)], 1, 1.0 + 1e-12)

@@ -72,6 +72,7 @@ class ReoDevDelivery(dg.Component, dg.Resolvable):
     dry_run: bool = False
     corrections: Corrections = field(default_factory=Corrections)
     user_directory: str | None = None
+    failure_threshold_pct: float | None = None
     pool: str | None = None
     rollup: bool = True
 
@@ -99,6 +100,7 @@ class ReoDevDelivery(dg.Component, dg.Resolvable):
                 ("event_id_type", self.event_id_type),
                 ("correction_min_usd", self.corrections.min_usd),
                 ("correction_min_pct", self.corrections.min_pct),
+                ("failure_threshold_pct", self.failure_threshold_pct),
             ]
             if value is not None
         }

@@ -211,8 +211,16 @@ def build_usage_events(
                 description="Events' revenue = the partition's revenue of users "
                 "with a User ID in user_revenue.",
             ),
+            dg.AssetCheckSpec(
+                "failures_within_threshold",
+                asset=reo_usage_events,
+                blocking=True,
+                partitions_def=w.report_partitions,
+                description="Failed + rejected events at most REO_DT_DELIVERY_FAILURE_PCT (1% "
+                "unless set) of the partition's; the top reasons when not.",
+            ),
         ],
-        required_resource_keys={duckdb_key},
+        required_resource_keys={duckdb_key, reo_key},
     )
     def reo_usage_events_checks(
         context: dg.AssetCheckExecutionContext,
@@ -224,7 +232,10 @@ def build_usage_events(
         events = DeliveryLedger(duckdb.get_ledger_connection).partition_events(date, app_id)
         with duckdb.get_connection() as conn:
             users, revenue = user_id_totals(conn, date, app_id)
-        for verdict in events_verdicts(events, users, revenue):
+        reo: ReoResource = getattr(context.resources, reo_key)
+        for verdict in events_verdicts(
+            events, users, revenue, failure_pct=reo.failure_threshold_pct
+        ):
             yield check_result(verdict, context.partition_key)
 
     return reo_usage_events, reo_usage_events_checks

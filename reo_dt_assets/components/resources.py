@@ -206,6 +206,13 @@ class ReoResource(dg.ConfigurableResource):
         ge=0,
     )
 
+    failure_threshold_pct: float = Field(
+        default=settings.REO_DT_DELIVERY_FAILURE_PCT.value(),
+        description="failures_within_threshold fails when a partition's failed + rejected "
+        "events pass this % of its events.",
+        ge=0,
+    )
+
     @property
     def correction_thresholds(self) -> Thresholds:
         return Thresholds(self.correction_min_usd, self.correction_min_pct)

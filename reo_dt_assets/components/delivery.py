@@ -15,6 +15,7 @@ from reo_dt_assets.components.resources import ReoResource, UserDirectoryResourc
 from reo_dt_assets.components.rollup import build_rollup_assets, build_rollup_automation
 from reo_dt_assets.components.scaffolds import AlertsScaffolder, DeliveryScaffolder
 from reo_dt_assets.components.source import DigitalTurbineSource
+from reo_dt_assets.components.sweep import build_sweep
 from reo_dt_assets.components.wiring import REO_DELIVERY, ComponentAttributeError, Wiring
 
 
@@ -57,9 +58,11 @@ class ReoDevDelivery(dg.Component, dg.Resolvable):
     Reads the ``user_revenue`` table of the ``DigitalTurbineSource`` in the folder ``source``
     (relative to the defs folder) over its partitions, and builds ``reo_usage_events`` with its
     blocking checks; the delivery ledger in the same warehouse records every event, so a re-run
-    sends only what Reo.Dev has not confirmed. With ``rollup`` (on by default) also
-    ``daily_revenue`` (one day across apps), ``revenue_report`` (an HTML page), their job, its
-    13:30 UTC schedule and the sensor that rolls a day up when its last app lands.
+    sends only what Reo.Dev has not confirmed, and ``reo_delivery_runs`` every run. A sweep job
+    (and its 14:30 UTC schedule) delivers what is left of days no longer pulled. With
+    ``rollup`` (on by default) also ``daily_revenue`` (one day across apps), ``revenue_report``
+    (an HTML page), their job, its 13:30 UTC schedule and the sensor that rolls a day up when its
+    last app lands.
     """
 
     source: str = "digital_turbine"
@@ -140,8 +143,13 @@ class ReoDevDelivery(dg.Component, dg.Resolvable):
         )
         upstream = w.key("user_revenue")
         events, events_checks = build_usage_events(w, d, upstream, sends=not self.dry_run)
+        sweep_job, sweep_schedule = build_sweep(w, d, source.ages)
         defs = dg.Definitions(
-            assets=[events], asset_checks=[events_checks], resources=self.resources(d)
+            assets=[events],
+            asset_checks=[events_checks],
+            jobs=[sweep_job],
+            schedules=[sweep_schedule],
+            resources=self.resources(d),
         )
         if not self.rollup:
             return defs

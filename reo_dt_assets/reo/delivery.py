@@ -14,18 +14,17 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from reo_dt_assets.progress import Progress
 from reo_dt_assets.reo.client import ReoClient, ReoStoppedError
 from reo_dt_assets.reo.events import BuildResult
-from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets.reo.ledger import DRY_RUN_NOTE, DeliveryLedger
 from reo_dt_assets.reo.payload import payload_problems
 from reo_dt_assets.reo.sender import SendResult, Snapshot
 
-DRY_RUN_NOTE = "dry run: not sent yet"
 PREVIEW = 5
 
 
@@ -78,28 +77,6 @@ def deliver(
     record them as pending and send nothing). ``expected`` events to send, if known, give the
     progress lines an ETA."""
     outcome = DeliveryOutcome()
-    if ledger.run is None:
-        return _deliver(chunks, ledger, client, outcome, date, app_id, log, expected)
-    ledger.start_run()
-    try:
-        _deliver(chunks, ledger, client, outcome, date, app_id, log, expected)
-    except BaseException:
-        ledger.finish_run("errored", outcome.pace)
-        raise
-    ledger.finish_run(outcome.outcome, outcome.pace)
-    return outcome
-
-
-def _deliver(
-    chunks: Iterable[BuildResult],
-    ledger: DeliveryLedger,
-    client: ReoClient | None,
-    outcome: DeliveryOutcome,
-    date: dt.date,
-    app_id: str,
-    log: logging.Logger,
-    expected: int | None,
-) -> DeliveryOutcome:
     pending_note = None if client else DRY_RUN_NOTE
 
     def to_send() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -122,12 +99,69 @@ def _deliver(
             outcome.enriched += chunk.enriched
             yield from registered.to_send
 
-    if client is None:
-        outcome.dry_run = True
-        for _, payload in to_send():
-            if len(outcome.preview) < PREVIEW:
-                outcome.preview.append(payload)
+    def work() -> None:
+        if client is None:
+            outcome.dry_run = True
+            for _, payload in to_send():
+                if len(outcome.preview) < PREVIEW:
+                    outcome.preview.append(payload)
+            return
+        _send(to_send(), ledger, client, outcome, date, app_id, log, expected)
+
+    return _in_run(ledger, outcome, work)
+
+
+def redeliver(
+    ledger: DeliveryLedger,
+    client: ReoClient,
+    *,
+    date: dt.date,
+    app_id: str,
+    log: logging.Logger,
+    expected: int,
+) -> DeliveryOutcome:
+    """The sweep of an old partition: send its ``expected`` undelivered events again from the
+    payloads the ledger stored (DT no longer serves the day, and nothing is rebuilt), within the
+    same pace and the same exactly-once rules as a delivery."""
+    outcome = DeliveryOutcome(to_send=expected)
+
+    def work() -> None:
+        ledger.count_events(expected)
+        events = ledger.undelivered_events(date, app_id)
+        _send(events, ledger, client, outcome, date, app_id, log, expected)
+
+    return _in_run(ledger, outcome, work)
+
+
+def _in_run(
+    ledger: DeliveryLedger, outcome: DeliveryOutcome, work: Callable[[], None]
+) -> DeliveryOutcome:
+    """``work()``, in the run's row of the run log when the ledger keeps one: started first,
+    ended with the outcome (``errored`` if ``work`` raised)."""
+    if ledger.run is None:
+        work()
         return outcome
+    ledger.start_run()
+    try:
+        work()
+    except BaseException:
+        ledger.finish_run("errored", outcome.pace)
+        raise
+    ledger.finish_run(outcome.outcome, outcome.pace)
+    return outcome
+
+
+def _send(
+    events: Iterator[tuple[str, dict[str, Any]]],
+    ledger: DeliveryLedger,
+    client: ReoClient,
+    outcome: DeliveryOutcome,
+    date: dt.date,
+    app_id: str,
+    log: logging.Logger,
+    expected: int | None,
+) -> None:
+    """Send ``events`` at the pace Reo.Dev's answers allow, recording every result."""
     progress = Progress(log, "Reo.Dev", expected, unit="events", every_seconds=10.0)
     tally: Counter[bool] = Counter()
     started = time.monotonic()
@@ -146,7 +180,7 @@ def _deliver(
         )
 
     try:
-        outcome.pace = client.send_all(to_send(), on_results, on_progress=on_progress)
+        outcome.pace = client.send_all(events, on_results, on_progress=on_progress)
     except ReoStoppedError as error:
         outcome.stopped, outcome.stop_retryable = str(error), error.retryable
         outcome.pace = error.pace
@@ -156,4 +190,3 @@ def _deliver(
     outcome.failed = counts.get("failed", 0)
     outcome.pending = counts.get("pending", 0)
     outcome.delivered_total = counts.get("delivered", 0)
-    return outcome

@@ -48,6 +48,21 @@ from reo_dt_assets.transactions import staged_transaction, transaction
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 SUPERSEDED = "superseded: the day was loaded again before this correction was delivered"
+DRY_RUN_NOTE = "dry run: not sent yet"  # why a dry run's events are pending: not the sweep's
+#: Events a later run sends: not delivered, not rejected, and not a dry run's preview.
+UNDELIVERED = (
+    "status IN ('pending', 'failed') AND NOT (status = 'pending' AND "
+    f"coalesce(last_error, '') = '{DRY_RUN_NOTE}')"
+)
+
+
+@dataclass(frozen=True)
+class Undelivered:
+    """A partition with events left to send, as the sweep finds it."""
+
+    date: dt.date
+    app_id: str
+    events: int
 
 
 def payload_json(payload: dict[str, Any]) -> str:
@@ -346,6 +361,32 @@ class DeliveryLedger:
                 [value for _, value in between if value is not None],
             )
             yield from (LedgerEvent(*row) for row in rows)
+
+    def undelivered_partitions(self, before: dt.date) -> list[Undelivered]:
+        """The partitions of days before ``before`` with events a run would send, oldest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                f"SELECT report_date, app_id, count(*) FROM {DELIVERIES.name} "
+                f"WHERE report_date < ? AND {UNDELIVERED} GROUP BY ALL ORDER BY ALL",
+                [before],
+            ).fetchall()
+        return [Undelivered(date, app_id, int(n)) for date, app_id, n in rows]
+
+    def undelivered_events(
+        self, date: dt.date, app_id: str
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The partition's events a run would send, with their stored payloads, a chunk at a
+        time (``partition_events``'s)."""
+        for event in self.partition_events(date, app_id):
+            if event.status == "failed" or (
+                event.status == "pending" and event.last_error != DRY_RUN_NOTE
+            ):
+                yield event.event_id, json.loads(event.payload)
+
+    def count_events(self, events: int) -> None:
+        """Count ``events`` (the sweep's, which registers none) in the run's row."""
+        with self._connect() as conn, transaction(conn):
+            self._count(conn, events=events)
 
     def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
         rows = self._partition_query("SELECT status, count(*)", date, app_id, "GROUP BY status")

@@ -247,6 +247,10 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path, ceiling: int) -> Non
         confirmed = {e for e, status in _ledger(tmp_path).items() if status == "delivered"}
         users = _expected_users(dt_sandbox)
         assert 0 < len(confirmed) < len(users)  # killed in the middle, some confirmations kept
+        # The run log of the killed run says what its ledger says, and that it never ended.
+        [killed] = _run_log(tmp_path)
+        assert (killed["outcome"], killed["finished_at"]) == ("running", None)
+        assert killed["delivered_now"] == len(confirmed) and killed["failed"] == 0
         reo.faults.latency_ms = 0
         result = _deliver(dt_sandbox, reo, tmp_path)
         assert result.success
@@ -259,6 +263,11 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path, ceiling: int) -> Non
         assert set(_ledger(tmp_path).values()) == {"delivered"}
         meta = _meta(result)
         assert meta["already_delivered"] == len(confirmed)
+        rerun = _run_log(tmp_path)[-1]
+        assert (rerun["delivered_before"], rerun["delivered_now"]) == (
+            len(confirmed),
+            len(users) - len(confirmed),
+        )
         print(json.dumps({"confirmed_at_kill": len(confirmed), "resent": len(duplicated)}))
 
 
@@ -337,6 +346,13 @@ def _deliver_on(
         instance=instance,
         raise_on_error=False,
     )
+
+
+def _run_log(data_dir: Path) -> list[dict]:
+    with duckdb.connect(str(data_dir / "reo_dt.duckdb"), read_only=True) as conn:
+        cursor = conn.execute("SELECT * FROM reo_delivery_runs ORDER BY started_at")
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _ledger_reasons(data_dir: Path) -> list[tuple[str, str | None]]:

@@ -214,7 +214,9 @@ def build_usage_events(
             dg.AssetCheckSpec(
                 "failures_within_threshold",
                 asset=reo_usage_events,
-                blocking=True,
+                # Red, and told by the alerts, without failing the run a second time: the
+                # events are all accounted for, and nothing downstream is wrong for it.
+                blocking=False,
                 partitions_def=w.report_partitions,
                 description="Failed + rejected events at most REO_DT_DELIVERY_FAILURE_PCT (1% "
                 "unless set) of the partition's; the top reasons when not.",

@@ -31,6 +31,12 @@ class PartitionFigures:
     events_delivered: int  # ledger rows of the partition confirmed by Reo.Dev
     restated_usd: float = 0.0  # whole revenue now minus at the first load (DT's restatements)
     restated_pct: float | None = 0.0  # of the first load's whole revenue (None: it had none)
+    # Delivery health (reo_delivery_runs, through the rollup)
+    events: int = 0  # usage events in the ledger
+    events_rejected: int = 0
+    requests: int = 0
+    throttled: int = 0  # requests answered 429
+    delivery_seconds: float = 0.0
 
 
 def _tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
@@ -52,23 +58,13 @@ def read_partitions(
     ``daily_revenue`` rollup has them; a rollup not created yet means nothing to show."""
     if DAILY_REVENUE.name not in _tables(conn):
         return []
-    columns = {
-        row[0]
-        for row in conn.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?",
-            [DAILY_REVENUE.name],
-        ).fetchall()
-    }
-    # a rollup written before restatements were tracked has no such columns: nothing moved
-    restated = (
-        "coalesce(revenue_restated_usd, 0), revenue_restated_pct"
-        if "revenue_restated_usd" in columns
-        else "0.0, 0.0"
-    )
+    # Rows rolled up before restatements or delivery health were tracked have none (null).
     rows = conn.execute(
         f"""
         SELECT report_date, app_id, users, revenue_usd, unattributed_revenue_usd,
-               events_delivered, {restated}
+               events_delivered, coalesce(revenue_restated_usd, 0), revenue_restated_pct,
+               events, coalesce(events_rejected, 0), coalesce(delivery_requests, 0),
+               coalesce(delivery_throttled, 0), coalesce(delivery_seconds, 0)
         FROM {DAILY_REVENUE.name}
         WHERE loaded AND report_date BETWEEN $first AND $last
         ORDER BY report_date, app_id
@@ -82,11 +78,30 @@ def read_partitions(
             int(users),
             float(revenue),
             float(unattributed),
-            int(events),
+            int(delivered),
             float(moved),
             None if pct is None else float(pct),
+            int(events),
+            int(rejected),
+            int(requests),
+            int(throttled),
+            float(seconds),
         )
-        for day, app, users, revenue, unattributed, events, moved, pct in rows
+        for (
+            day,
+            app,
+            users,
+            revenue,
+            unattributed,
+            delivered,
+            moved,
+            pct,
+            events,
+            rejected,
+            requests,
+            throttled,
+            seconds,
+        ) in rows
     ]
 
 
@@ -173,6 +188,7 @@ def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, s
         ],
         cell="th",
     )
+    health = [_health_row(day, [f for f in figures if f.day == day]) for day in days]
     body = (
         f"<div class='charts'>{''.join(charts)}</div>"
         if figures
@@ -186,6 +202,27 @@ def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, s
         charts=body,
         rows="\n".join(rows),
         total=total,
+        health="\n".join(row for row in health if row),
+    )
+
+
+def _health_row(day: dt.date, figures: list[PartitionFigures]) -> str:
+    """The day's delivery across apps: delivered %, rejected, the 429 share, the time taken."""
+    events = sum(f.events for f in figures)
+    if not figures:
+        return ""
+    requests = sum(f.requests for f in figures)
+    delivered = sum(f.events_delivered for f in figures)
+    return _row(
+        [
+            str(day),
+            f"{len(figures)}",
+            f"{delivered / events:.1%}" if events else "no events",
+            f"{sum(f.events_rejected for f in figures):,}",
+            f"{requests:,}",
+            f"{sum(f.throttled for f in figures) / requests:.1%}" if requests else "-",
+            f"{sum(f.delivery_seconds for f in figures):,.1f}",
+        ]
     )
 
 
@@ -245,6 +282,7 @@ _PAGE = """<!doctype html>
 <style>
 body {{ font: 14px/1.4 system-ui, sans-serif; color: #222; margin: 24px; }}
 h1 {{ font-size: 20px; margin: 0 0 4px; }}
+h2 {{ font-size: 16px; margin: 24px 0 4px; }}
 p.note {{ color: #666; margin: 0 0 16px; }}
 div.charts {{ display: flex; flex-wrap: wrap; gap: 8px 40px; }}
 figure {{ margin: 0 0 12px; overflow-x: auto; }}
@@ -274,6 +312,17 @@ confirmed, by report day. USD, rounded to the cent (exact values in DuckDB).</p>
 {rows}
 </tbody>
 <tfoot>{total}</tfoot>
+</table>
+<h2>Delivery health</h2>
+<p class="note">Per day across apps, from the delivery's run log (reo_delivery_runs): the share
+of events Reo.Dev confirmed, the events refused, the requests of every run and the share
+answered 429 (Reo.Dev's rate limit), and the time the runs took.</p>
+<table>
+<thead><tr><th>day</th><th>apps</th><th>delivered</th><th>rejected</th><th>requests</th>
+<th>429 share</th><th>seconds</th></tr></thead>
+<tbody>
+{health}
+</tbody>
 </table>
 </body>
 </html>

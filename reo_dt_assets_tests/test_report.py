@@ -32,8 +32,8 @@ FIRST = DAY - dt.timedelta(days=REPORT_DAYS - 1)  # the week up to DAY, not load
 
 
 class _Page(HTMLParser):
-    """The table's body and total rows (cell texts), each chart's caption, bar titles and bar
-    heights, in order."""
+    """The figures table's body and total rows (cell texts), the delivery health table's rows,
+    each chart's caption, bar titles and bar heights, in order."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,14 +42,19 @@ class _Page(HTMLParser):
         self.captions: list[str] = []
         self.charts: list[list[str]] = []
         self.bars: list[list[float]] = []
+        self.health: list[list[str]] = []
+        self._tables = 0
         self._section = ""
         self._text: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("tbody", "tfoot"):
+        if tag == "table":
+            self._tables += 1
+            self._section = ""
+        elif tag in ("tbody", "tfoot"):
             self._section = tag
         elif tag == "tr" and self._section == "tbody":
-            self.rows.append([])
+            (self.rows if self._tables == 1 else self.health).append([])
         elif tag == "svg":
             self.charts.append([])
             self.bars.append([])
@@ -71,7 +76,7 @@ class _Page(HTMLParser):
         elif tag == "title" and self.charts:
             self.charts[-1].append(text)
         elif self._section == "tbody" and tag == "td":
-            self.rows[-1].append(text)
+            (self.rows if self._tables == 1 else self.health)[-1].append(text)
         elif self._section == "tfoot":
             self.total.append(text)
 
@@ -80,6 +85,34 @@ def _rendered(figures: list[PartitionFigures], first: dt.date, last: dt.date) ->
     page = _Page()
     page.feed(render(figures, first, last, source="reo_dt.main.daily_revenue"))
     return page
+
+
+def test_render_shows_each_day_s_delivery_health_across_apps() -> None:
+    day1, day2 = dt.date(2026, 11, 18), dt.date(2026, 11, 19)
+    figures = [
+        PartitionFigures(
+            day1,
+            "a",
+            10,
+            4.0,
+            0.0,
+            90,
+            events=100,
+            events_rejected=2,
+            requests=120,
+            throttled=12,
+            delivery_seconds=3.25,
+        ),
+        PartitionFigures(
+            day1, "b", 10, 4.0, 0.0, 100, events=100, requests=100, delivery_seconds=1.0
+        ),
+        PartitionFigures(day2, "a", 0, 0.0, 0.0, 0),
+    ]
+    page = _rendered(figures, day1, day2)
+    assert page.health == [
+        ["2026-11-18", "2", "95.0%", "2", "220", "5.5%", "4.2"],
+        ["2026-11-19", "1", "no events", "0", "0", "-", "0.0"],
+    ]
 
 
 def test_render_shows_each_app_and_day_with_totals_on_one_scale() -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 import psycopg2
 
-from reo_dt_assets.migrations import SCHEMA_VERSION, Migrated, migrate_lake
-from reo_dt_assets.schema import DELIVERIES, Table
+from reo_dt_assets.migrations import LEDGER_TABLES, SCHEMA_VERSION, Migrated, migrate_lake
+from reo_dt_assets.schema import Table
 
 LAKE = "lake"  # the DuckLake catalog, as SQL names it
 LEDGER = "ledger"  # the PostgreSQL database of the delivery ledger, as SQL names it
@@ -137,4 +137,6 @@ def lake_connection(lake: DuckLake, *, ledger: bool = False) -> Iterator[duckdb.
 
 def qualified(table: Table) -> str:
     """The table's name on a connection of a DuckLake catalog (it holds no credential)."""
-    return f"{LEDGER}.public.{table.name}" if table is DELIVERIES else f"{LAKE}.main.{table.name}"
+    if table.name in LEDGER_TABLES:
+        return f"{LEDGER}.public.{table.name}"
+    return f"{LAKE}.main.{table.name}"

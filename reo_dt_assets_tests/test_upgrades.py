@@ -134,6 +134,14 @@ def test_upgrade_runs_the_delivered_days_and_a_new_one(
     assert set(counts) == expected
     assert before <= _delivered(database)  # the rows delivered before, exactly as they were
     assert _versions(database) == list(range(1, SCHEMA_VERSION + 1))
+    with duckdb.connect(str(database), read_only=True) as conn:  # every run after it, logged
+        logged = conn.execute(
+            "SELECT report_date, delivered_now FROM reo_delivery_runs ORDER BY report_date"
+        ).fetchall()
+    assert logged == [
+        (day, len(delivered.events_per_day[day]) if day in (*sent_again, NEW_DAY) else 0)
+        for day in (*DELIVERED_DAYS, NEW_DAY)
+    ]
 
 
 def _schema(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str, bool]]]:

@@ -73,6 +73,7 @@ def test_an_inline_catalog_and_a_prefix_name_everything_of_the_instance(
     assert {s.name for s in defs.schedules or []} == {  # type: ignore[union-attr]
         "mkt_daily_revenue_events_schedule",
         "mkt_daily_rollup_schedule",
+        "mkt_reo_delivery_sweep_schedule",
     }
     assert defs.resolve_job_def("mkt_daily_revenue_events_job").asset_layer.selected_asset_keys == {
         dg.AssetKey(["mkt", name])

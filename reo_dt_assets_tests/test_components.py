@@ -48,6 +48,7 @@ CHAIN_CHECKS = {
     "payloads_match_contract",
     "every_event_accounted_for",
     "revenue_matches_user_revenue",
+    "failures_within_threshold",
 }
 
 PYPROJECT = """\

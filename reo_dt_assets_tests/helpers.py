@@ -110,6 +110,33 @@ def all_resources(
     }
 
 
+def load_partition(dt_url: str, data_dir: Path, key: str) -> None:
+    """The raw report and ``user_revenue`` of ``key``, from a DT sandbox."""
+    from reo_dt_assets_tests.chain import dt_user_level_report, user_revenue
+
+    result = dg.materialize(
+        [dt_user_level_report, user_revenue],
+        partition_key=key,
+        resources=all_resources(dt_url, data_dir),
+    )
+    assert result.success
+
+
+def deliver_partition(
+    dt_url: str, reo_url: str, data_dir: Path, key: str, dry_run: bool = False, **options: object
+) -> dg.ExecuteInProcessResult:
+    """``reo_usage_events`` and its checks on ``key`` (a run that may fail)."""
+    from reo_dt_assets_tests.chain import reo_usage_events, reo_usage_events_checks
+
+    return dg.materialize(
+        [reo_usage_events, reo_usage_events_checks],
+        partition_key=key,
+        resources=all_resources(dt_url, data_dir, reo_url, **options),  # type: ignore[arg-type]
+        run_config={"ops": {"reo_usage_events": {"config": {"dry_run": dry_run}}}},
+        raise_on_error=False,
+    )
+
+
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: float = 0.1) -> T:
     """``probe()`` once it is truthy, polled every ``every`` s; fails after ``timeout`` s.
 

@@ -16,12 +16,8 @@ from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets_tests.chain import (
     DEFS,
     daily_revenue,
-    dt_user_level_report,
-    reo_usage_events,
-    reo_usage_events_checks,
-    user_revenue,
 )
-from reo_dt_assets_tests.helpers import all_resources
+from reo_dt_assets_tests.helpers import all_resources, deliver_partition, load_partition
 
 DAY = dt.date(2026, 11, 20)  # past every pull age: the sweep's
 APP = "148721"
@@ -29,24 +25,13 @@ KEY = f"{APP}|{DAY}"
 
 
 def _load(dt_sandbox: DTSandbox, data_dir: Path) -> None:
-    result = dg.materialize(
-        [dt_user_level_report, user_revenue],
-        partition_key=KEY,
-        resources=all_resources(dt_sandbox.url, data_dir),
-    )
-    assert result.success
+    load_partition(dt_sandbox.url, data_dir, KEY)
 
 
 def _deliver(
     dt_sandbox: DTSandbox, reo: ReoSandbox, data_dir: Path, dry_run: bool = False, **options: Any
 ) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [reo_usage_events, reo_usage_events_checks],
-        partition_key=KEY,
-        resources=all_resources(dt_sandbox.url, data_dir, reo.url, **options),
-        run_config={"ops": {"reo_usage_events": {"config": {"dry_run": dry_run}}}},
-        raise_on_error=False,
-    )
+    return deliver_partition(dt_sandbox.url, reo.url, data_dir, KEY, dry_run, **options)
 
 
 def _sweep(dt_sandbox: DTSandbox, reo: ReoSandbox, data_dir: Path) -> dg.ExecuteInProcessResult:

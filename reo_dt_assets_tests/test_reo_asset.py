@@ -23,12 +23,16 @@ from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import DELIVERIES
 from reo_dt_assets_tests.chain import (
-    dt_user_level_report,
     reo_usage_events,
     reo_usage_events_checks,
-    user_revenue,
 )
-from reo_dt_assets_tests.helpers import all_resources, step_failure, wait_for
+from reo_dt_assets_tests.helpers import (
+    all_resources,
+    deliver_partition,
+    load_partition,
+    step_failure,
+    wait_for,
+)
 from reo_dt_assets_tests.stores import legacy_event_id, older_file_store
 
 DAY = dt.date(2026, 11, 20)
@@ -37,12 +41,7 @@ KEY = f"{APP}|{DAY}"
 
 
 def _load(dt_sandbox: DTSandbox, data_dir: Path) -> None:
-    result = dg.materialize(
-        [dt_user_level_report, user_revenue],
-        partition_key=KEY,
-        resources=all_resources(dt_sandbox.url, data_dir),
-    )
-    assert result.success
+    load_partition(dt_sandbox.url, data_dir, KEY)
 
 
 def _deliver(
@@ -52,13 +51,7 @@ def _deliver(
     dry_run: bool = False,
     **reo_options: object,
 ) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [reo_usage_events, reo_usage_events_checks],
-        partition_key=KEY,
-        resources=all_resources(dt_sandbox.url, data_dir, reo.url, **reo_options),  # type: ignore[arg-type]
-        run_config={"ops": {"reo_usage_events": {"config": {"dry_run": dry_run}}}},
-        raise_on_error=False,
-    )
+    return deliver_partition(dt_sandbox.url, reo.url, data_dir, KEY, dry_run, **reo_options)
 
 
 def _ledger(data_dir: Path) -> dict[str, str]:

@@ -38,6 +38,9 @@ def limits(ducklake: bool) -> dict[str, int]:
     return {DT_REPORTING: 3, DUCKDB_WRITER: MAX_CONCURRENT_RUNS if ducklake else 1, REO_DELIVERY: 1}
 
 
+GRAIN_TAG = "reo_dt/grain"  # the assets of one (app, day): what its daily job selects
+
+
 def layer(name: str) -> dict[str, str]:
     """The tags of an asset: which layer it is (raw, table, delivery, rollup, report), and, for
     the assets of one (app, day), their grain (what the daily job selects)."""
@@ -45,9 +48,6 @@ def layer(name: str) -> dict[str, str]:
     if name in ("raw", "table", "delivery"):
         tags[GRAIN_TAG] = "app_day"
     return tags
-
-
-GRAIN_TAG = "reo_dt/grain"
 
 
 class ComponentAttributeError(ValueError):

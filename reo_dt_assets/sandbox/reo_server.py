@@ -64,7 +64,8 @@ class ReoFaults:
     event_id_type: str = "any"  # one of EVENT_ID_TYPES: what else is refused with a 400
     unknown_activity_types: str = ""  # comma-separated: refused as not set up in Reo.Dev
     outage_requests: int = 0  # the next N usage requests are answered 503
-    rate_limit: float = 0.0  # requests per second taken (a token bucket of 0.1 s); beyond: 429
+    rate_limit: float = 0.0  # requests per second taken (a token bucket); beyond: 429
+    rate_limit_burst_seconds: float = 0.1  # the bucket holds this many seconds of tokens
 
     def update(self, **changes: Any) -> None:
         known = {f.name: f for f in fields(self)}
@@ -145,7 +146,7 @@ class ReoSandbox(LoopbackService):
             return 0.0
         with self._lock:
             now = time.monotonic()
-            burst = max(1.0, rate / 10)
+            burst = max(1.0, rate * self.faults.rate_limit_burst_seconds)
             self._tokens = min(burst, self._tokens + (now - self._tokens_at) * rate)
             self._tokens_at = now
             if self._tokens >= 1.0:

@@ -13,6 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,48 @@ def read_directory(
     return load_directory(pl.read_csv(path, infer_schema=False))
 
 
+#: ``meta`` keys of the user's history as of the event's day (``user_revenue_history``).
+HISTORY_META = ("revenue_7d_usd", "revenue_30d_usd", "lifetime_revenue_usd")
+#: The day's revenue split: ``meta`` key prefix, the list of values, their revenue.
+SPLIT_META = (
+    ("network", "ad_networks", "ad_network_revenue_usd"),
+    ("placement", "placement_types", "placement_type_revenue_usd"),
+)
+
+
+def _cents(value: float | Decimal) -> str:
+    return f"{Decimal(str(value)).quantize(Decimal('0.01'), ROUND_HALF_UP)}"
+
+
+def _slug(value: str) -> str:
+    """A network's or placement type's name as a ``meta`` key: lower case, ``_`` for the rest."""
+    return re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_") or "unnamed"
+
+
+def history_meta(row: Mapping[str, Any]) -> dict[str, str]:
+    """What ``meta`` says of the user beside the day's figures, to the cent: 7-day, 30-day and
+    lifetime revenue, first and last revenue day, active days (rows loaded before the history
+    existed have none), and the day's revenue per ad network (``network_<name>_usd``) and per
+    placement type (``placement_<name>_usd``). At most 64 networks and 64 placement types make
+    a report (``revenue.parse``), so ``meta`` stays a few KiB at most."""
+    meta: dict[str, str] = {}
+    if row.get("active_days") is not None:
+        meta.update({key: _cents(row[key]) for key in HISTORY_META})
+        meta["active_days"] = str(int(row["active_days"]))
+        for day in ("first_revenue_day", "last_revenue_day"):
+            if row.get(day) is not None:
+                meta[day] = row[day].isoformat()
+    for prefix, values, revenue in SPLIT_META:
+        if row.get(revenue) is None:  # loaded before the split existed
+            continue
+        split: dict[str, Decimal] = {}
+        for value, usd in zip(row[values], row[revenue], strict=True):
+            key = f"{prefix}_{_slug(value)}_usd"
+            split[key] = split.get(key, Decimal(0)) + Decimal(str(usd))
+        meta.update({key: _cents(usd) for key, usd in split.items()})
+    return meta
+
+
 @dataclass(frozen=True)
 class BuiltEvent:
     event_id: str
@@ -172,6 +215,7 @@ def build_events(
                 "report_date": date.isoformat(),
                 "dt_app_id": app_id,
                 "ad_networks": ",".join(row.get("ad_networks") or []),
+                **history_meta(row),
             },
         }
         if environment:

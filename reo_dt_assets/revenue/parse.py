@@ -66,6 +66,15 @@ USERS_SCHEMA = {
     "ad_networks": pl.List(pl.String),
     "placement_types": pl.List(pl.String),
     "source_rows": pl.Int64,
+    "ad_network_revenue_usd": pl.List(pl.Float64),
+    "placement_type_revenue_usd": pl.List(pl.Float64),
+}
+#: The revenue splits (a list of each user's revenue per value, aligned with the sorted list of
+#: values: ``ad_networks``, ``placement_types``): the column numbering the values, and whether
+#: the values are lower-cased as in the list.
+SPLITS = {
+    "ad_network_revenue_usd": ("network_code", False),
+    "placement_type_revenue_usd": ("placement_code", True),
 }
 TOP_USERS = 10
 #: Revenue is summed in whole pico-dollars (each row's value rounded to 1e-12 USD, then exact
@@ -141,10 +150,14 @@ def _text(name: str) -> pl.Expr:
     return pl.when(value == "").then(None).otherwise(value)
 
 
+def _code(name: str, categories: pl.Categories) -> pl.Expr:
+    """The number of a value of a low-cardinality column (ad network, placement); null if empty."""
+    return pl.col(name).cast(pl.Categorical(categories)).to_physical().cast(pl.UInt64)
+
+
 def _bit(name: str, categories: pl.Categories) -> pl.Expr:
     """A one-bit mask per distinct value of a low-cardinality column (ad network, placement)."""
-    code = pl.col(name).cast(pl.Categorical(categories)).to_physical().cast(pl.UInt64)
-    return pl.lit(2, dtype=pl.UInt64).pow(code).fill_null(0)  # an empty cell sets no bit
+    return pl.lit(2, dtype=pl.UInt64).pow(_code(name, categories)).fill_null(0)  # empty: no bit
 
 
 #: What is wrong with a value of each checked column, as the error message says it.
@@ -218,12 +231,11 @@ def _decode_bits(
     masks: pl.Series, categories: pl.Categories, column: str, *, normalise: bool
 ) -> pl.DataFrame:
     """Each distinct bit mask -> the sorted list of (trimmed, non-empty) values it stands for."""
-    names = categories.to_series().to_list()
-    if len(names) > 64:
+    values = _values(categories, normalise=normalise)
+    if len(values) > 64:
         raise BadReportError(
             f"more than 64 distinct values in '{column}': the report does not look like DT's"
         )
-    values = [name.strip().lower() if normalise else name.strip() for name in names]
     distinct = masks.unique().to_list()
     decoded = [
         sorted({v for bit, v in enumerate(values) if v and (mask or 0) >> bit & 1})
@@ -264,9 +276,14 @@ def parse_report(
             groups = _by_identifiers(source)
             if groups["first_bad_line"].null_count() < groups.height:
                 raise BadReportError(_describe_bad_rows(typed, path))
-            per_user = _per_user(groups, normalised=buckets > 1)
+            keyed = _keyed(groups, normalised=buckets > 1)
+            per_user = _per_user(keyed)
             users = _finish(
-                per_user.filter(pl.col("user_key").is_not_null()), date, app_id, categories
+                per_user.filter(pl.col("user_key").is_not_null()),
+                _splits(keyed, categories),
+                date,
+                app_id,
+                categories,
             )
             totals += _totals(groups, per_user, users)
             if users.height:
@@ -328,6 +345,8 @@ def _rows(typed: pl.LazyFrame, categories: _Categories) -> pl.LazyFrame:
         bad_line=pl.when("bad").then("line"),
         network_bits=_bit("ad_network", categories.networks),
         placement_bits=_bit("placement_type", categories.placements),
+        network_code=_code("ad_network", categories.networks),
+        placement_code=_code("placement_type", categories.placements),
     )
 
 
@@ -344,9 +363,10 @@ def _bucketed(rows: pl.LazyFrame, buckets: int) -> pl.LazyFrame:
 
 
 def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
-    """Rows grouped by their three identifiers as they are: far fewer groups than rows."""
+    """Rows grouped by their three identifiers as they are, ad network and placement: fewer
+    groups than rows, and enough to split each user's revenue by network and by placement."""
     return (
-        rows.group_by(*KEY_TYPES)
+        rows.group_by(*KEY_TYPES, "network_code", "placement_code")
         .agg(
             pl.col("impressions", "revenue_pusd").sum(),
             source_rows=pl.len(),
@@ -358,12 +378,16 @@ def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def _per_user(groups: pl.DataFrame, *, normalised: bool) -> pl.DataFrame:
-    """One row per user key; the null key gathers the unattributed groups. ``normalised``: the
-    identifiers already are (the bucketing pass did it, row by row)."""
+def _keyed(groups: pl.DataFrame, *, normalised: bool) -> pl.LazyFrame:
+    """The groups with their user key; ``normalised``: the identifiers already are (the bucketing
+    pass did it, row by row)."""
+    return _identified(groups.lazy() if normalised else _normalised(groups.lazy()))
+
+
+def _per_user(keyed: pl.LazyFrame) -> pl.DataFrame:
+    """One row per user key; the null key gathers the unattributed groups."""
     return (
-        _identified(groups.lazy() if normalised else _normalised(groups.lazy()))
-        .group_by("user_key")
+        keyed.group_by("user_key")
         .agg(
             key_rank=pl.col("key_rank").min(),
             user_id=pl.col("user_id").min(),
@@ -427,8 +451,43 @@ def _identified(groups: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def _values(categories: pl.Categories, *, normalise: bool) -> list[str]:
+    """The values a column's numbers stand for, trimmed (and lower-cased: ``normalise``)."""
+    names = categories.to_series().to_list()
+    return [name.strip().lower() if normalise else name.strip() for name in names]
+
+
+def _splits(keyed: pl.LazyFrame, categories: _Categories) -> pl.DataFrame:
+    """Each user's revenue per ad network and per placement type (USD), in the order of the
+    sorted values ``_decode_bits`` lists; an empty cell's revenue is in no split."""
+    users = keyed.filter(pl.col("user_key").is_not_null())
+    splits = []
+    for column, (code, normalise) in SPLITS.items():
+        found = categories.networks if code == "network_code" else categories.placements
+        names = pl.LazyFrame(
+            {code: range(len(found.to_series())), "value": _values(found, normalise=normalise)},
+            schema={code: pl.UInt64, "value": pl.String},
+        )
+        splits.append(
+            users.join(names, on=code)
+            .filter(pl.col("value") != "")
+            .group_by("user_key", "value")
+            .agg(pl.col("revenue_pusd").sum())
+            .group_by("user_key")
+            .agg(
+                (pl.col("revenue_pusd").sort_by("value").cast(pl.Float64) / PICO_USD).alias(column)
+            )
+        )
+    [networks, placements] = pl.collect_all(splits)
+    return networks.join(placements, on="user_key", how="full", coalesce=True)
+
+
 def _finish(
-    users: pl.DataFrame, date: dt.date, app_id: str, categories: _Categories
+    users: pl.DataFrame,
+    splits: pl.DataFrame,
+    date: dt.date,
+    app_id: str,
+    categories: _Categories,
 ) -> pl.DataFrame:
     """A bucket's users with ``user_revenue``'s columns but ``loaded_at``."""
     networks = _decode_bits(
@@ -440,7 +499,9 @@ def _finish(
     return (
         users.join(networks, on="network_bits", how="left")
         .join(placements, on="placement_bits", how="left")
+        .join(splits, on="user_key", how="left")
         .with_columns(
+            pl.col(*SPLITS).fill_null(pl.lit([], dtype=pl.List(pl.Float64))),
             report_date=pl.lit(date, dtype=pl.Date),
             app_id=pl.lit(app_id),
             revenue_usd=pl.col("revenue_pusd").cast(pl.Float64) / PICO_USD,

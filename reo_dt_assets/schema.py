@@ -65,6 +65,12 @@ USER_REVENUE = Table(
     ),
 )
 
+#: The revenue splits of ``user_revenue``: the dimension, its list of values, their revenue.
+SPLITS = (
+    ("ad_network", "ad_networks", "ad_network_revenue_usd"),
+    ("placement_type", "placement_types", "placement_type_revenue_usd"),
+)
+
 #: Exact money: sums of whole pico-dollars, whatever their order or the history's length.
 MONEY = "DECIMAL(38,12)"
 

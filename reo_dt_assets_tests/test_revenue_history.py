@@ -14,6 +14,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from reo_dt_assets.daily.cohorts import write_cohorts
+from reo_dt_assets.daily.store import write_day
 from reo_dt_assets.migrations import migrate_file_at
 from reo_dt_assets.reo.events import build_events
 from reo_dt_assets.reo.ledger import payload_json
@@ -165,6 +167,74 @@ def test_the_splits_are_the_generators_per_network_and_placement(restated: Store
                 )
 
 
+def test_the_daily_view_and_the_cohorts_are_the_generators_sums(restated: Store) -> None:
+    """ARPDAU and the revenue per network and placement of each day, and every cohort's users
+    and cumulative revenue, against the generator's truth of the days as loaded now."""
+    with duckdb.connect(str(restated.path)) as conn:
+        for day in DAYS:
+            write_day(conn, day, [APP], dt.datetime(2026, 12, 1))
+        assert write_cohorts(conn) > 0
+        daily = dict(
+            conn.execute(
+                "SELECT report_date, arpdau_usd FROM daily_revenue WHERE app_id = ?", [APP]
+            ).fetchall()
+        )
+        splits = {
+            (day, dimension, value): (users, usd)
+            for day, dimension, value, users, usd in conn.execute(
+                "SELECT report_date, dimension, value, users, revenue_usd FROM daily_revenue_splits"
+            ).fetchall()
+        }
+        cohorts = {
+            (first, since): (users, active, usd, cumulative, per_user)
+            for _, first, since, users, active, usd, cumulative, per_user in conn.execute(
+                "SELECT * FROM revenue_cohorts"
+            ).fetchall()
+        }
+    expected_splits = {}
+    for day, truth in restated.truth.items():
+        revenue = sum(t.revenue_nanos for t in truth.users.values())
+        assert daily[day] == pytest.approx(revenue / 1e9 / len(truth.users), abs=1e-12)
+        for dimension, by_user in (
+            ("ad_network", truth.user_networks),
+            ("placement_type", truth.user_placements),
+        ):
+            for split in by_user.values():
+                for value, nanos in split.items():
+                    users, usd = expected_splits.get((day, dimension, value), (0, 0))
+                    expected_splits[(day, dimension, value)] = (users + 1, usd + nanos)
+    assert splits.keys() == expected_splits.keys()
+    for key, (users, nanos) in expected_splits.items():
+        assert splits[key] == (users, pytest.approx(nanos / 1e9, abs=1e-9)), key
+
+    by_user: dict[str, dict[dt.date, int]] = {}
+    for day, truth in restated.truth.items():
+        for (_, key), totals in truth.users.items():
+            by_user.setdefault(key, {})[day] = totals.revenue_nanos
+    firsts = {
+        key: min(d for d, n in days.items() if n > 0)
+        for key, days in by_user.items()
+        if any(days.values())
+    }
+    for first in sorted(set(firsts.values())):
+        members = [key for key, day in firsts.items() if day == first]
+        cumulative = 0
+        for since in range((DAYS[-1] - first).days + 1):
+            day = first + dt.timedelta(days=since)
+            active = [key for key in members if day in by_user[key]]
+            nanos = sum(by_user[key][day] for key in active)
+            cumulative += nanos
+            found = cohorts[(first, since)]
+            assert found == (
+                len(members),
+                len(active),
+                pytest.approx(nanos / 1e9, abs=1e-9),
+                pytest.approx(cumulative / 1e9, abs=1e-9),
+                pytest.approx(cumulative / 1e9 / len(members), abs=1e-9),
+            ), (first, since)
+    assert len(cohorts) == sum((DAYS[-1] - first).days + 1 for first in set(firsts.values()))
+
+
 def _row(**changes: object) -> dict[str, object]:
     return {
         "user_key": "ann@example.com",
@@ -212,9 +282,9 @@ def test_meta_carries_the_history_and_the_splits_to_the_cent() -> None:
         "active_days": "17",
         "first_revenue_day": "2026-10-02",
         "last_revenue_day": "2026-11-20",
-        "network_admob_usd": "0.30",
-        "network_meta_audience_network_usd": "0.05",
-        "placement_rewarded_usd": "0.35",
+        "ad_network_admob_usd": "0.30",
+        "ad_network_meta_audience_network_usd": "0.05",
+        "placement_type_rewarded_usd": "0.35",
     }
     # A row loaded before the history and the splits existed: the day's figures alone.
     old = _meta(
@@ -300,7 +370,7 @@ def test_events_carry_the_history_and_are_not_sent_again_when_it_moves(
         assert meta["lifetime_revenue_usd"] == str(cents)
         assert meta["active_days"] == "2"
         assert sum(
-            Decimal(v) for k, v in meta.items() if k.startswith("network_")
+            Decimal(v) for k, v in meta.items() if k.startswith("ad_network_")
         ) == pytest.approx(Decimal(meta["revenue_usd"]), abs=Decimal("0.03"))
     with duckdb.connect(str(data / "reo_dt.duckdb"), read_only=True) as conn:
         assert history_agreement(conn, second, APP).wrong == 0  # the history itself moved

@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from reo_dt_assets.reo.payload import SOURCE
+from reo_dt_assets.schema import SPLITS
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GITHUB = re.compile(r"^(https?://)?(www\.)?github\.com/[A-Za-z0-9-]+/?$", re.IGNORECASE)
@@ -110,11 +111,6 @@ def read_directory(
 
 #: ``meta`` keys of the user's history as of the event's day (``user_revenue_history``).
 HISTORY_META = ("revenue_7d_usd", "revenue_30d_usd", "lifetime_revenue_usd")
-#: The day's revenue split: ``meta`` key prefix, the list of values, their revenue.
-SPLIT_META = (
-    ("network", "ad_networks", "ad_network_revenue_usd"),
-    ("placement", "placement_types", "placement_type_revenue_usd"),
-)
 
 
 def _cents(value: float | Decimal) -> str:
@@ -129,8 +125,8 @@ def _slug(value: str) -> str:
 def history_meta(row: Mapping[str, Any]) -> dict[str, str]:
     """What ``meta`` says of the user beside the day's figures, to the cent: 7-day, 30-day and
     lifetime revenue, first and last revenue day, active days (rows loaded before the history
-    existed have none), and the day's revenue per ad network (``network_<name>_usd``) and per
-    placement type (``placement_<name>_usd``). At most 64 networks and 64 placement types make
+    existed have none), and the day's revenue per ad network (``ad_network_<name>_usd``) and per
+    placement type (``placement_type_<name>_usd``). At most 64 networks and 64 placement types make
     a report (``revenue.parse``), so ``meta`` stays a few KiB at most."""
     meta: dict[str, str] = {}
     if row.get("active_days") is not None:
@@ -139,7 +135,7 @@ def history_meta(row: Mapping[str, Any]) -> dict[str, str]:
         for day in ("first_revenue_day", "last_revenue_day"):
             if row.get(day) is not None:
                 meta[day] = row[day].isoformat()
-    for prefix, values, revenue in SPLIT_META:
+    for prefix, values, revenue in SPLITS:
         if row.get(revenue) is None:  # loaded before the split existed
             continue
         split: dict[str, Decimal] = {}

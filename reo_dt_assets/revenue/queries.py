@@ -18,6 +18,7 @@ from reo_dt_assets.schema import (
     DELIVERIES,
     REVENUE_PARTITIONS,
     REVENUE_RESTATEMENTS,
+    SPLITS,
     USER_REVENUE,
     USER_REVENUE_HISTORY,
     Table,
@@ -226,13 +227,9 @@ class SplitAgreement:
 
 def split_agreement(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> SplitAgreement:
     """The partition's revenue per ad network and per placement type against its revenue."""
-    splits = (
-        ("ad_networks", "ad_network_revenue_usd"),
-        ("placement_types", "placement_type_revenue_usd"),
-    )
-    misaligned = " OR ".join(f"len({v}) <> len({s})" for v, s in splits)
-    over = " OR ".join(f"list_sum({s}) > revenue_usd + {SPLIT_TOLERANCE_USD}" for _, s in splits)
-    unsplit = " + ".join(f"revenue_usd - coalesce(list_sum({s}), 0)" for _, s in splits)
+    misaligned = " OR ".join(f"len({v}) <> len({s})" for _, v, s in SPLITS)
+    over = " OR ".join(f"list_sum({s}) > revenue_usd + {SPLIT_TOLERANCE_USD}" for *_, s in SPLITS)
+    unsplit = " + ".join(f"revenue_usd - coalesce(list_sum({s}), 0)" for *_, s in SPLITS)
     [(users, bad_lengths, bad_sums, rest)] = conn.execute(
         f"""
         SELECT count(*), count(*) FILTER (WHERE {misaligned}), count(*) FILTER (WHERE {over}),

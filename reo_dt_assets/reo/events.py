@@ -9,6 +9,7 @@ adds the IP address and user agent Reo.Dev uses to find the company.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -113,13 +114,20 @@ def read_directory(
 HISTORY_META = ("revenue_7d_usd", "revenue_30d_usd", "lifetime_revenue_usd")
 
 
-def _cents(value: float | Decimal) -> str:
-    return f"{Decimal(str(value)).quantize(Decimal('0.01'), ROUND_HALF_UP)}"
+CENT = Decimal("0.01")
 
 
-def _slug(value: str) -> str:
-    """A network's or placement type's name as a ``meta`` key: lower case, ``_`` for the rest."""
-    return re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_") or "unnamed"
+def _cents(value: Decimal) -> str:
+    """An exact sum (``DECIMAL(38,12)``) to the cent, halves up."""
+    return str(value.quantize(CENT, ROUND_HALF_UP))
+
+
+@functools.cache
+def split_key(dimension: str, value: str) -> str:
+    """The ``meta`` key of a network's or placement type's revenue: its name in lower case,
+    ``_`` for anything but letters and digits (``ad_network_meta_audience_network_usd``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_") or "unnamed"
+    return f"{dimension}_{slug}_usd"
 
 
 def history_meta(row: Mapping[str, Any]) -> dict[str, str]:
@@ -130,19 +138,21 @@ def history_meta(row: Mapping[str, Any]) -> dict[str, str]:
     a report (``revenue.parse``), so ``meta`` stays a few KiB at most."""
     meta: dict[str, str] = {}
     if row.get("active_days") is not None:
-        meta.update({key: _cents(row[key]) for key in HISTORY_META})
-        meta["active_days"] = str(int(row["active_days"]))
+        for key in HISTORY_META:
+            meta[key] = _cents(row[key])
+        meta["active_days"] = str(row["active_days"])
         for day in ("first_revenue_day", "last_revenue_day"):
             if row.get(day) is not None:
                 meta[day] = row[day].isoformat()
-    for prefix, values, revenue in SPLITS:
+    for dimension, values, revenue in SPLITS:
         if row.get(revenue) is None:  # loaded before the split existed
             continue
-        split: dict[str, Decimal] = {}
+        split: dict[str, float] = {}
         for value, usd in zip(row[values], row[revenue], strict=True):
-            key = f"{prefix}_{_slug(value)}_usd"
-            split[key] = split.get(key, Decimal(0)) + Decimal(str(usd))
-        meta.update({key: _cents(usd) for key, usd in split.items()})
+            key = split_key(dimension, value)
+            split[key] = split.get(key, 0.0) + usd  # two names of one key: both
+        for key, usd in split.items():
+            meta[key] = f"{usd:.2f}"
     return meta
 
 

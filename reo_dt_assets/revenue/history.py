@@ -23,7 +23,7 @@ import datetime as dt
 
 import duckdb
 
-from reo_dt_assets.schema import USER_REVENUE, USER_REVENUE_HISTORY
+from reo_dt_assets.schema import MONEY, USER_REVENUE, USER_REVENUE_HISTORY
 
 #: The rolling windows, in days up to and including the row's day.
 WINDOWS = {"revenue_7d_usd": 7, "revenue_30d_usd": 30}
@@ -33,15 +33,12 @@ _UR, _H = USER_REVENUE.name, USER_REVENUE_HISTORY.name
 _RANGE = "PARTITION BY r.app_id, r.user_key ORDER BY r.report_date"
 
 
-def _insert(scope: str, touched: str) -> str:
+def _insert(scope: str, touched: str, *, one_day: bool = False) -> str:
     """Rows of ``user_revenue_history`` recomputed: ``scope`` (a query of ``app_id``, ``day``,
     ``since``, ``until``) says from which day a user's history moved and which days' rows to
-    write, ``touched`` (``app_id``, ``user_key``) whose."""
-    windows = ",\n    ".join(
-        f"sum(r.revenue) OVER (PARTITION BY r.app_id, r.user_key ORDER BY r.report_date "
-        f"RANGE BETWEEN INTERVAL {days - 1} DAYS PRECEDING AND CURRENT ROW) AS {name}"
-        for name, days in WINDOWS.items()
-    )
+    write, ``touched`` (``app_id``, ``user_key``) whose. ``one_day``: only the rows of ``day``
+    (``since`` = ``until`` = ``day``, a new day's case), by sums over each user's last 30 days
+    rather than windows over them, several times cheaper."""
     return f"""
 INSERT INTO {_H} ({", ".join(USER_REVENUE_HISTORY.column_names)})
 WITH scope AS ({scope}),
@@ -59,24 +56,13 @@ before AS (
 ),
 recent AS (
     SELECT u.app_id, u.user_key, u.report_date, s.day,
-           CAST(u.revenue_usd AS DECIMAL(38,12)) AS revenue
+           CAST(u.revenue_usd AS {MONEY}) AS revenue
     FROM {_UR} u
     JOIN scope s ON u.app_id = s.app_id
      AND u.report_date BETWEEN s.day - {LONGEST - 1} AND s.until
     SEMI JOIN touched t ON u.app_id = t.app_id AND u.user_key = t.user_key
 ),
-windowed AS (
-    SELECT r.app_id, r.user_key, r.report_date,
-    {windows},
-    sum(CASE WHEN r.report_date >= r.day THEN r.revenue ELSE 0 END)
-        OVER running AS revenue_since,
-    count(*) FILTER (WHERE r.report_date >= r.day) OVER running AS days_since,
-    min(r.report_date) FILTER (WHERE r.report_date >= r.day AND r.revenue > 0)
-        OVER running AS first_since,
-    max(r.report_date) FILTER (WHERE r.revenue > 0) OVER running AS last_recent
-    FROM recent r
-    WINDOW running AS ({_RANGE} ROWS UNBOUNDED PRECEDING)
-)
+{_ONE_DAY if one_day else _WINDOWED}
 SELECT w.report_date, w.app_id, w.user_key, w.revenue_7d_usd, w.revenue_30d_usd,
        coalesce(b.lifetime, 0) + w.revenue_since,
        coalesce(b.first_revenue_day, w.first_since),
@@ -88,6 +74,43 @@ LEFT JOIN before b ON b.app_id = w.app_id AND b.user_key = w.user_key
 """
 
 
+#: Each user's figures on each day from ``recent``: windows over their rows.
+_WINDOWED = f"""windowed AS (
+    SELECT r.app_id, r.user_key, r.report_date,
+    {
+    ", ".join(
+        f"sum(r.revenue) OVER (PARTITION BY r.app_id, r.user_key ORDER BY r.report_date "
+        f"RANGE BETWEEN INTERVAL {days - 1} DAYS PRECEDING AND CURRENT ROW) AS {name}"
+        for name, days in WINDOWS.items()
+    )
+},
+    sum(CASE WHEN r.report_date >= r.day THEN r.revenue ELSE 0 END)
+        OVER running AS revenue_since,
+    count(*) FILTER (WHERE r.report_date >= r.day) OVER running AS days_since,
+    min(r.report_date) FILTER (WHERE r.report_date >= r.day AND r.revenue > 0)
+        OVER running AS first_since,
+    max(r.report_date) FILTER (WHERE r.revenue > 0) OVER running AS last_recent
+    FROM recent r
+    WINDOW running AS ({_RANGE} ROWS UNBOUNDED PRECEDING)
+)"""
+#: The same figures on ``day`` alone: sums over each user's rows of its last 30 days.
+_ONE_DAY = f"""windowed AS (
+    SELECT r.app_id, r.user_key, any_value(r.day) AS report_date,
+    {
+    ", ".join(
+        f"sum(r.revenue) FILTER (WHERE r.report_date > r.day - {days}) AS {name}"
+        for name, days in WINDOWS.items()
+    )
+},
+    sum(r.revenue) FILTER (WHERE r.report_date = r.day) AS revenue_since,
+    count(*) FILTER (WHERE r.report_date = r.day) AS days_since,
+    min(r.report_date) FILTER (WHERE r.report_date = r.day AND r.revenue > 0) AS first_since,
+    max(r.report_date) FILTER (WHERE r.revenue > 0) AS last_recent
+    FROM recent r
+    GROUP BY r.app_id, r.user_key
+)"""
+
+
 _ONE = "SELECT $app AS app_id, $day::DATE AS day, $since::DATE AS since, $until::DATE AS until"
 #: The users of the partition: those its history rows name (before the reload) and those
 #: ``user_revenue`` holds (after it).
@@ -96,6 +119,7 @@ _PARTITION_USERS = f"""
     UNION
     SELECT app_id, user_key FROM {_UR} WHERE app_id = $app AND report_date = $day"""
 _REFRESH = _insert(_ONE, _PARTITION_USERS)
+_REFRESH_DAY = _insert(_ONE, _PARTITION_USERS, one_day=True)
 
 
 def fill_sql() -> str:
@@ -127,7 +151,7 @@ def refresh_history(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str)
         written += _count(conn.execute(_REFRESH, params))
     conn.execute(f"DELETE FROM {_H} WHERE app_id = ? AND report_date = ?", [app_id, date])
     params = {"app": app_id, "day": date, "since": date, "until": date}
-    return written + _count(conn.execute(_REFRESH, params))
+    return written + _count(conn.execute(_REFRESH_DAY, params))
 
 
 def _count(cursor: duckdb.DuckDBPyConnection) -> int:

@@ -86,9 +86,10 @@ TOP_USER_COLUMNS = ("user_key", "user_key_type", "impressions", "revenue_usd")
 ROWS_PER_BUFFER = 10_000
 #: Measured on this stack (``bench/user_revenue.py``): a pass over a report takes about
 #: ``BASE_MB`` whatever its size, and aggregating a bucket about ``STATE_PER_CSV_BYTE`` times
-#: the bucket's share of the CSV (the group-by state of its users), with some margin.
+#: the bucket's share of the CSV (the group-by state of its users, by ad network and placement
+#: since the revenue is split by them: 3.3 at 1.5M rows in one bucket), with some margin.
 BASE_MB = 300
-STATE_PER_CSV_BYTE = 3.6
+STATE_PER_CSV_BYTE = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -276,14 +277,9 @@ def parse_report(
             groups = _by_identifiers(source)
             if groups["first_bad_line"].null_count() < groups.height:
                 raise BadReportError(_describe_bad_rows(typed, path))
-            keyed = _keyed(groups, normalised=buckets > 1)
-            per_user = _per_user(keyed)
+            per_user = _per_user(groups, categories, normalised=buckets > 1)
             users = _finish(
-                per_user.filter(pl.col("user_key").is_not_null()),
-                _splits(keyed, categories),
-                date,
-                app_id,
-                categories,
+                per_user.filter(pl.col("user_key").is_not_null()), date, app_id, categories
             )
             totals += _totals(groups, per_user, users)
             if users.height:
@@ -378,17 +374,58 @@ def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def _keyed(groups: pl.DataFrame, *, normalised: bool) -> pl.LazyFrame:
-    """The groups with their user key; ``normalised``: the identifiers already are (the bucketing
-    pass did it, row by row)."""
-    return _identified(groups.lazy() if normalised else _normalised(groups.lazy()))
+def _split_values(categories: _Categories) -> dict[str, list[pl.Expr]]:
+    """Per split column, one column per distinct (trimmed, non-empty) value, in sorted order:
+    a group's revenue where its rows name that value, null where they do not."""
+    columns = {}
+    for column, (code, normalise) in SPLITS.items():
+        found = categories.networks if code == "network_code" else categories.placements
+        values = _values(found, normalise=normalise)
+        columns[column] = [
+            pl.when(pl.col(code).is_in([c for c, value in enumerate(values) if value == name]))
+            .then(pl.col("revenue_pusd"))
+            .alias(f"{column}_{n}")
+            for n, name in enumerate(sorted({value for value in values if value}))
+        ]
+    return columns
 
 
-def _per_user(keyed: pl.LazyFrame) -> pl.DataFrame:
-    """One row per user key; the null key gathers the unattributed groups."""
+def _per_user(groups: pl.DataFrame, categories: _Categories, *, normalised: bool) -> pl.DataFrame:
+    """One row per user key, with its revenue split by network and placement (one figure per
+    value its rows name, in the order of the sorted list ``_decode_bits`` gives); the null key
+    gathers the unattributed groups. ``normalised``: the identifiers already are (the
+    bucketing pass did it, row by row)."""
+    splits = _split_values(categories)
+    names = [e.meta.output_name() for exprs in splits.values() for e in exprs]
+    lists = {
+        column: pl.concat_list(
+            pl.when(pl.col(f"{e.meta.output_name()}_rows") > 0).then(
+                pl.col(e.meta.output_name()).cast(pl.Float64) / PICO_USD
+            )
+            for e in exprs
+        ).list.drop_nulls()
+        if exprs
+        else pl.lit([], dtype=pl.List(pl.Float64))
+        for column, exprs in splits.items()
+    }
+    by_identifiers = (  # the groups of each network and placement summed per identifiers first:
+        # choosing the user key works on far fewer rows
+        groups.lazy()
+        .with_columns(*(e for exprs in splits.values() for e in exprs))
+        .group_by(*KEY_TYPES)
+        .agg(
+            *(pl.col(name).sum() for name in names),
+            *(pl.col(name).count().alias(f"{name}_rows") for name in names),
+            pl.col("impressions", "revenue_pusd", "source_rows").sum(),
+            network_bits=pl.col("network_bits").bitwise_or(),
+            placement_bits=pl.col("placement_bits").bitwise_or(),
+        )
+    )
+    keyed = _identified(by_identifiers if normalised else _normalised(by_identifiers))
     return (
         keyed.group_by("user_key")
         .agg(
+            *(pl.col(name, f"{name}_rows").sum() for name in names),
             key_rank=pl.col("key_rank").min(),
             user_id=pl.col("user_id").min(),
             advertising_id=pl.col("advertising_id").min(),
@@ -400,6 +437,8 @@ def _per_user(keyed: pl.LazyFrame) -> pl.DataFrame:
             source_rows=pl.col("source_rows").sum().cast(pl.Int64),
             masked_rows=pl.col("source_rows").filter(pl.col("masked")).sum().cast(pl.Int64),
         )
+        .with_columns(**lists)
+        .drop(*names, *(f"{name}_rows" for name in names))
         .collect()
     )
 
@@ -457,37 +496,8 @@ def _values(categories: pl.Categories, *, normalise: bool) -> list[str]:
     return [name.strip().lower() if normalise else name.strip() for name in names]
 
 
-def _splits(keyed: pl.LazyFrame, categories: _Categories) -> pl.DataFrame:
-    """Each user's revenue per ad network and per placement type (USD), in the order of the
-    sorted values ``_decode_bits`` lists; an empty cell's revenue is in no split."""
-    users = keyed.filter(pl.col("user_key").is_not_null())
-    splits = []
-    for column, (code, normalise) in SPLITS.items():
-        found = categories.networks if code == "network_code" else categories.placements
-        names = pl.LazyFrame(
-            {code: range(len(found.to_series())), "value": _values(found, normalise=normalise)},
-            schema={code: pl.UInt64, "value": pl.String},
-        )
-        splits.append(
-            users.join(names, on=code)
-            .filter(pl.col("value") != "")
-            .group_by("user_key", "value")
-            .agg(pl.col("revenue_pusd").sum())
-            .group_by("user_key")
-            .agg(
-                (pl.col("revenue_pusd").sort_by("value").cast(pl.Float64) / PICO_USD).alias(column)
-            )
-        )
-    [networks, placements] = pl.collect_all(splits)
-    return networks.join(placements, on="user_key", how="full", coalesce=True)
-
-
 def _finish(
-    users: pl.DataFrame,
-    splits: pl.DataFrame,
-    date: dt.date,
-    app_id: str,
-    categories: _Categories,
+    users: pl.DataFrame, date: dt.date, app_id: str, categories: _Categories
 ) -> pl.DataFrame:
     """A bucket's users with ``user_revenue``'s columns but ``loaded_at``."""
     networks = _decode_bits(
@@ -499,9 +509,7 @@ def _finish(
     return (
         users.join(networks, on="network_bits", how="left")
         .join(placements, on="placement_bits", how="left")
-        .join(splits, on="user_key", how="left")
         .with_columns(
-            pl.col(*SPLITS).fill_null(pl.lit([], dtype=pl.List(pl.Float64))),
             report_date=pl.lit(date, dtype=pl.Date),
             app_id=pl.lit(app_id),
             revenue_usd=pl.col("revenue_pusd").cast(pl.Float64) / PICO_USD,

@@ -174,8 +174,10 @@ def main() -> None:
     if not path.exists():  # built in a process of its own: its memory is not the contenders'
         started = time.monotonic()
         subprocess.run(
-            [sys.executable, __file__, "--contender", "build", "--db", str(path)]
-            + ["--days", str(args.days), "--users", str(args.users)],
+            [
+                *(sys.executable, __file__, "--contender", "build", "--db", str(path)),
+                *("--days", str(args.days), "--users", str(args.users)),
+            ],
             check=True,
         )
         print(f"{args.days} days x {args.users:,} users in {time.monotonic() - started:.0f} s")

@@ -23,6 +23,7 @@ from reo_dt_assets.revenue.history import fill_sql
 from reo_dt_assets.revenue.parse import parse_report
 from reo_dt_assets.revenue.queries import history_agreement, split_agreement
 from reo_dt_assets.revenue.store import write_partition
+from reo_dt_assets.revenue.verdicts import history_verdicts
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.generator import GroundTruth, ReportShape, report_bytes
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
@@ -195,11 +196,11 @@ def test_the_daily_view_and_the_cohorts_are_the_generators_sums(restated: Store)
     for day, truth in restated.truth.items():
         revenue = sum(t.revenue_nanos for t in truth.users.values())
         assert daily[day] == pytest.approx(revenue / 1e9 / len(truth.users), abs=1e-12)
-        for dimension, by_user in (
+        for dimension, user_splits in (
             ("ad_network", truth.user_networks),
             ("placement_type", truth.user_placements),
         ):
-            for split in by_user.values():
+            for split in user_splits.values():
                 for value, nanos in split.items():
                     users, usd = expected_splits.get((day, dimension, value), (0, 0))
                     expected_splits[(day, dimension, value)] = (users + 1, usd + nanos)
@@ -374,3 +375,44 @@ def test_events_carry_the_history_and_are_not_sent_again_when_it_moves(
         ) == pytest.approx(Decimal(meta["revenue_usd"]), abs=Decimal("0.03"))
     with duckdb.connect(str(data / "reo_dt.duckdb"), read_only=True) as conn:
         assert history_agreement(conn, second, APP).wrong == 0  # the history itself moved
+
+
+def test_the_checks_fail_on_a_wrong_history_row_or_split(restated: Store, tmp_path: Path) -> None:
+    """A history row off by a pico-dollar, one missing, a split one figure short and one over
+    the user's revenue: the blocking checks fail, naming how many."""
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(restated.path.read_bytes())
+    day = DAYS[10]
+    with duckdb.connect(str(copy)) as conn:
+        [first, second, third] = [
+            key
+            for (key,) in conn.execute(
+                "SELECT user_key FROM user_revenue WHERE report_date = ? AND app_id = ? "
+                "AND len(ad_networks) > 1 ORDER BY user_key LIMIT 3",
+                [day, APP],
+            ).fetchall()
+        ]
+        base = "WHERE report_date = ? AND app_id = ? AND user_key = ?"
+        conn.execute(
+            "UPDATE user_revenue_history SET lifetime_revenue_usd = lifetime_revenue_usd "
+            f"+ 0.000000000001 {base}",
+            [day, APP, first],
+        )
+        conn.execute(f"DELETE FROM user_revenue_history {base}", [day, APP, second])
+        conn.execute(
+            "UPDATE user_revenue SET ad_network_revenue_usd = ad_network_revenue_usd[2:], "
+            f"placement_type_revenue_usd = [revenue_usd + 0.01] {base}",
+            [day, APP, third],
+        )
+        history, splits = history_agreement(conn, day, APP), split_agreement(conn, day, APP)
+    assert (history.wrong, history.rows) == (2, history.users - 1)
+    assert (splits.misaligned, splits.over) == (1, 1)
+    verdicts = {v.check: v for v in history_verdicts([], history, splits)}
+    assert not verdicts["history_matches_user_revenue"].passed
+    assert "2 of" in (verdicts["history_matches_user_revenue"].description or "")
+    assert not verdicts["splits_match_revenue"].passed
+    with duckdb.connect(str(restated.path), read_only=True) as conn:
+        fine = history_verdicts(
+            [], history_agreement(conn, day, APP), split_agreement(conn, day, APP)
+        )
+    assert all(v.passed for v in fine)

@@ -247,9 +247,9 @@ def _row(**changes: object) -> dict[str, object]:
         "ad_network_revenue_usd": [0.3, 0.045678],
         "placement_types": ["rewarded"],
         "placement_type_revenue_usd": [0.345678],
-        "revenue_7d_usd": Decimal("1.234999"),
-        "revenue_30d_usd": Decimal("4.5"),
-        "lifetime_revenue_usd": Decimal("10.005"),
+        "revenue_7d_usd": "1.23",  # to the cent, as event_users reads them
+        "revenue_30d_usd": "4.50",
+        "lifetime_revenue_usd": "10.01",
         "first_revenue_day": dt.date(2026, 10, 2),
         "last_revenue_day": dt.date(2026, 11, 20),
         "active_days": 17,

@@ -14,7 +14,6 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -114,14 +113,6 @@ def read_directory(
 HISTORY_META = ("revenue_7d_usd", "revenue_30d_usd", "lifetime_revenue_usd")
 
 
-CENT = Decimal("0.01")
-
-
-def _cents(value: Decimal) -> str:
-    """An exact sum (``DECIMAL(38,12)``) to the cent, halves up."""
-    return str(value.quantize(CENT, ROUND_HALF_UP))
-
-
 @functools.cache
 def split_key(dimension: str, value: str) -> str:
     """The ``meta`` key of a network's or placement type's revenue: its name in lower case,
@@ -138,8 +129,8 @@ def history_meta(row: Mapping[str, Any]) -> dict[str, str]:
     a report (``revenue.parse``), so ``meta`` stays a few KiB at most."""
     meta: dict[str, str] = {}
     if row.get("active_days") is not None:
-        for key in HISTORY_META:
-            meta[key] = _cents(row[key])
+        for key in HISTORY_META:  # to the cent already (``revenue.store.event_users``)
+            meta[key] = row[key]
         meta["active_days"] = str(row["active_days"])
         for day in ("first_revenue_day", "last_revenue_day"):
             if row.get(day) is not None:

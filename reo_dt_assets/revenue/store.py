@@ -23,6 +23,7 @@ import polars as pl
 from reo_dt_assets.revenue.history import refresh_history
 from reo_dt_assets.revenue.parse import PICO_USD, ParsedReport, ReportTotals
 from reo_dt_assets.schema import (
+    MONEY,
     REVENUE_PARTITIONS,
     REVENUE_RESTATEMENTS,
     USER_REVENUE,
@@ -188,11 +189,17 @@ def partition_loaded(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
     return count > 0
 
 
-#: What an event carries of a user: the day's row, and their history as of the day.
+#: What an event carries of a user: the day's row, and their history as of the day (its money
+#: already to the cent, halves away from zero, as ``meta`` says it).
 _EVENT_USERS = f"""
 SELECT u.user_key, u.user_key_type, u.user_id, u.impressions, u.revenue_usd,
        u.ad_networks, u.ad_network_revenue_usd, u.placement_types, u.placement_type_revenue_usd,
-       {", ".join(f"h.{name}" for name in USER_REVENUE_HISTORY.column_names[3:])}
+       {
+    ", ".join(
+        f"CAST(round(h.{c.name}, 2) AS VARCHAR) AS {c.name}" if c.type == MONEY else f"h.{c.name}"
+        for c in USER_REVENUE_HISTORY.columns[3:]
+    )
+}
 FROM {USER_REVENUE.name} u
 LEFT JOIN {USER_REVENUE_HISTORY.name} h
   ON h.report_date = u.report_date AND h.app_id = u.app_id AND h.user_key = u.user_key

@@ -17,7 +17,7 @@ import pytest
 from reo_dt_assets.daily.cohorts import write_cohorts
 from reo_dt_assets.daily.store import write_day
 from reo_dt_assets.migrations import migrate_file_at
-from reo_dt_assets.reo.events import build_events
+from reo_dt_assets.reo.events import BuiltEvent, build_events
 from reo_dt_assets.reo.ledger import payload_json
 from reo_dt_assets.revenue.history import fill_sql
 from reo_dt_assets.revenue.parse import parse_report
@@ -257,7 +257,7 @@ def _row(**changes: object) -> dict[str, object]:
     }
 
 
-def _meta(row: dict[str, object]) -> dict[str, str]:
+def _event(row: dict[str, object]) -> BuiltEvent:
     [event] = build_events(
         [row],
         date=dt.date(2026, 11, 20),
@@ -266,7 +266,11 @@ def _meta(row: dict[str, object]) -> dict[str, str]:
         activity_type="ad_revenue",
         environment=None,
     ).events
-    return event.payload["meta"]
+    return event
+
+
+def _meta(row: dict[str, object]) -> dict[str, str]:
+    return _event(row).payload["meta"]
 
 
 def test_meta_carries_the_history_and_the_splits_to_the_cent() -> None:
@@ -313,14 +317,7 @@ def test_meta_stays_far_below_reo_devs_cap_with_every_network() -> None:
         placement_types=kinds,
         placement_type_revenue_usd=[0.01] * 64,
     )
-    [event] = build_events(
-        [row],
-        date=dt.date(2026, 11, 20),
-        app_id=APP,
-        product_id="p",
-        activity_type="ad_revenue",
-        environment=None,
-    ).events
+    event = _event(row)
     assert len(event.payload["meta"]) == 5 + 6 + 128
     assert len(payload_json(event.payload).encode()) < 24 * 1024  # the cap: 256 KiB
 

@@ -115,7 +115,7 @@ def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDe
                 with parse_disk:
                     parsed = parse_report(path, date, app_id, folder, buckets=plan.buckets)
                 parsed_at = time.monotonic()
-                with write_disk, duckdb.get_connection() as conn:
+                with write_disk, duckdb.app_writer(app_id), duckdb.get_connection() as conn:
                     reload = write_partition(
                         conn,
                         parsed,

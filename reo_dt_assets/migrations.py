@@ -33,6 +33,8 @@ from typing import Literal, Protocol
 import duckdb
 import psycopg2.extensions
 
+from reo_dt_assets.revenue.history import fill_sql
+
 Dialect = Literal["duckdb", "postgres", "sqlite"]
 VERSIONS_TABLE = "reo_dt_schema_versions"
 #: The ledger and its run log: PostgreSQL beside a DuckLake.
@@ -101,7 +103,19 @@ class RewriteLegacyEventIds:
         return f"UPDATE {self.table} SET event_id = CAST({new} AS VARCHAR) WHERE {legacy}"
 
 
-Step = CreateTable | AddColumn | CreateUniqueIndex | RewriteLegacyEventIds
+@dataclass(frozen=True)
+class FillUserRevenueHistory:
+    """``user_revenue_history`` computed from every row ``user_revenue`` holds (the days loaded
+    before it existed), in one statement: DuckDB's window over the table, within its
+    ``memory_limit``."""
+
+    table: str = "user_revenue_history"
+
+    def sql(self, dialect: Dialect) -> str:
+        return fill_sql()
+
+
+Step = CreateTable | AddColumn | CreateUniqueIndex | RewriteLegacyEventIds | FillUserRevenueHistory
 
 
 def _typed(columns: tuple[str, ...], dialect: Dialect) -> list[str]:
@@ -289,6 +303,55 @@ MIGRATIONS: tuple[Migration, ...] = (
             AddColumn("daily_revenue", "delivery_requests BIGINT"),
             AddColumn("daily_revenue", "delivery_throttled BIGINT"),
             AddColumn("daily_revenue", "delivery_seconds DOUBLE"),
+        ),
+    ),
+    Migration(
+        9,
+        "user_revenue_history (filled from user_revenue), user_revenue's revenue per ad network "
+        "and placement type, daily_revenue's ARPDAU, daily_revenue_splits, revenue_cohorts",
+        (
+            AddColumn("user_revenue", "ad_network_revenue_usd DOUBLE[]"),
+            AddColumn("user_revenue", "placement_type_revenue_usd DOUBLE[]"),
+            CreateTable(
+                "user_revenue_history",
+                (
+                    "report_date DATE NOT NULL",
+                    "app_id VARCHAR NOT NULL",
+                    "user_key VARCHAR NOT NULL",
+                    "revenue_7d_usd DECIMAL(38,12) NOT NULL",
+                    "revenue_30d_usd DECIMAL(38,12) NOT NULL",
+                    "lifetime_revenue_usd DECIMAL(38,12) NOT NULL",
+                    "first_revenue_day DATE",
+                    "last_revenue_day DATE",
+                    "active_days BIGINT NOT NULL",
+                ),
+            ),
+            FillUserRevenueHistory(),
+            AddColumn("daily_revenue", "arpdau_usd DOUBLE"),
+            CreateTable(
+                "daily_revenue_splits",
+                (
+                    "report_date DATE NOT NULL",
+                    "app_id VARCHAR NOT NULL",
+                    "dimension VARCHAR NOT NULL",
+                    "value VARCHAR NOT NULL",
+                    "users BIGINT NOT NULL",
+                    "revenue_usd DOUBLE NOT NULL",
+                ),
+            ),
+            CreateTable(
+                "revenue_cohorts",
+                (
+                    "app_id VARCHAR NOT NULL",
+                    "first_revenue_day DATE NOT NULL",
+                    "days_since INTEGER NOT NULL",
+                    "cohort_users BIGINT NOT NULL",
+                    "active_users BIGINT NOT NULL",
+                    "revenue_usd DOUBLE NOT NULL",
+                    "cumulative_revenue_usd DOUBLE NOT NULL",
+                    "cumulative_revenue_per_user_usd DOUBLE NOT NULL",
+                ),
+            ),
         ),
     ),
 )

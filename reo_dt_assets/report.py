@@ -1,6 +1,8 @@
-"""A one-page HTML report of a span of days: revenue per app per day and events delivered.
+"""A one-page HTML report of a span of days: revenue per app per day and events delivered, and
+the lifetime value curves of each app's latest first-revenue cohorts.
 
-What the revenue team looks at first, read from the ``daily_revenue`` rollup (through the
+What the revenue team looks at first, read from the ``daily_revenue`` rollup and
+``revenue_cohorts`` (through the
 warehouse's connection: the DuckDB file or the DuckLake catalog) and rendered as one
 self-contained file: inline SVG bar charts and a table, no script, nothing
 fetched from the network. Money is shown to the cent; the exact values stay in DuckDB.
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from reo_dt_assets.daily.cohorts import CohortCurve
 from reo_dt_assets.schema import DAILY_REVENUE
 
 
@@ -111,13 +114,14 @@ def write_report(
     last: dt.date,
     destination: Path,
     source: str,
+    curves: Sequence[CohortCurve] = (),
 ) -> Path:
     """Render the days ``first``..``last`` to ``destination`` (a reader never sees half a page:
     it is written beside and renamed into place); its path. ``source`` names where the figures
     come from (a table, never a file path)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(f".{destination.name}.partial")
-    partial.write_text(render(figures, first, last, source=source), encoding="utf-8")
+    partial.write_text(render(figures, first, last, source, curves), encoding="utf-8")
     partial.replace(destination)
     return destination.resolve()
 
@@ -134,7 +138,13 @@ def _restated(f: PartitionFigures) -> str:
     return f"{f.restated_usd:+,.2f}{pct}"
 
 
-def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, source: str) -> str:
+def render(
+    figures: Sequence[PartitionFigures],
+    first: dt.date,
+    last: dt.date,
+    source: str,
+    curves: Sequence[CohortCurve] = (),
+) -> str:
     days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     apps = sorted({f.app_id for f in figures})
     top_revenue = max((f.revenue_usd for f in figures), default=0.0)
@@ -203,6 +213,11 @@ def render(figures: Sequence[PartitionFigures], first: dt.date, last: dt.date, s
         rows="\n".join(rows),
         total=total,
         health="\n".join(row for row in health if row),
+        cohorts="".join(
+            _curves(app, [c for c in curves if c.app_id == app])
+            for app in sorted({c.app_id for c in curves})
+        )
+        or "<p class='empty'>No cohorts yet.</p>",
     )
 
 
@@ -274,6 +289,49 @@ def _chart(
     )
 
 
+CURVE_WIDTH, CURVE_HEIGHT, CURVE_LEFT = 420, 160, 56  # px: the plot, and its axis labels
+COLORS = ("#2f6db5", "#3a9a5b", "#c0392b", "#8e44ad", "#d68910", "#17a589", "#7f8c8d", "#34495e")
+
+
+def _curves(app: str, curves: list[CohortCurve]) -> str:
+    """One line per cohort: cumulative revenue per user (y) by days since its first revenue
+    day (x), on one scale, and a legend with each cohort's users and value so far."""
+    days = max(len(c.per_user_usd) for c in curves)
+    top = max((max(c.per_user_usd) for c in curves if c.per_user_usd), default=0.0) or 1.0
+    step = CURVE_WIDTH / max(days - 1, 1)
+    lines, legend = [], []
+    for n, curve in enumerate(curves):
+        color = COLORS[n % len(COLORS)]
+        points = " ".join(
+            f"{CURVE_LEFT + d * step:.1f},{TOP + CURVE_HEIGHT * (1 - v / top):.1f}"
+            for d, v in enumerate(curve.per_user_usd)
+        )
+        lines.append(
+            f"<g><title>{curve.first_revenue_day}: {curve.users:,} users</title>"
+            f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/></g>'
+        )
+        so_far = curve.per_user_usd[-1] if curve.per_user_usd else 0.0
+        legend.append(
+            f'<li><span style="color:{color}">&#9644;</span> {curve.first_revenue_day}: '
+            f"{curve.users:,} users, ${so_far:,.4f} per user after "
+            f"{len(curve.per_user_usd) - 1} days</li>"
+        )
+    width, height = CURVE_LEFT + CURVE_WIDTH + 8, TOP + CURVE_HEIGHT + BOTTOM
+    axes = (
+        f'<line x1="{CURVE_LEFT}" x2="{CURVE_LEFT + CURVE_WIDTH}" y1="{TOP + CURVE_HEIGHT}" '
+        f'y2="{TOP + CURVE_HEIGHT}" class="axis"/>'
+        f'<text x="{CURVE_LEFT / 2}" y="{TOP + 4}" class="day">${top:,.3f}</text>'
+        f'<text x="{CURVE_LEFT / 2}" y="{TOP + CURVE_HEIGHT}" class="day">$0</text>'
+        f'<text x="{CURVE_LEFT + CURVE_WIDTH / 2}" y="{TOP + CURVE_HEIGHT + 20}" class="day">'
+        f"days since first revenue (0 to {days - 1})</text>"
+    )
+    return (
+        f"<figure><figcaption>App {html.escape(app)}: lifetime value per user, USD</figcaption>"
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">'
+        f"{axes}{''.join(lines)}</svg><ul class='legend'>{''.join(legend)}</ul></figure>"
+    )
+
+
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -296,6 +354,7 @@ table {{ border-collapse: collapse; margin-top: 8px; }}
 th, td {{ padding: 3px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
 th:nth-child(-n+2), td:nth-child(-n+2) {{ text-align: left; }}
 thead th {{ border-bottom: 2px solid #999; }}
+ul.legend {{ list-style: none; padding: 0; margin: 4px 0 0; font-size: 12px; }}
 </style>
 </head>
 <body>
@@ -324,6 +383,11 @@ answered 429 (Reo.Dev's rate limit), and the time the runs took.</p>
 {health}
 </tbody>
 </table>
+<h2>Lifetime value by cohort</h2>
+<p class="note">From revenue_cohorts: each app's latest cohorts of users by the day of their first
+revenue, and their cumulative revenue per user on each day since (every loaded day, not only
+this week).</p>
+<div class='charts'>{cohorts}</div>
 </body>
 </html>
 """

@@ -49,6 +49,56 @@ USER_REVENUE = Table(
         Column("placement_types", "VARCHAR[]", "placement types seen, sorted"),
         Column("source_rows", "BIGINT", "raw report rows aggregated into this row"),
         Column("loaded_at", "TIMESTAMP", "when this partition was written (UTC)"),
+        # Added after the first releases: null in rows loaded before, until their day is reloaded.
+        Column(
+            "ad_network_revenue_usd",
+            "DOUBLE[]",
+            "revenue per ad network, USD, in the order of ad_networks",
+            nullable=True,
+        ),
+        Column(
+            "placement_type_revenue_usd",
+            "DOUBLE[]",
+            "revenue per placement type, USD, in the order of placement_types",
+            nullable=True,
+        ),
+    ),
+)
+
+#: The revenue splits of ``user_revenue``: the dimension, its list of values, their revenue.
+SPLITS = (
+    ("ad_network", "ad_networks", "ad_network_revenue_usd"),
+    ("placement_type", "placement_types", "placement_type_revenue_usd"),
+)
+
+#: Exact money: sums of whole pico-dollars, whatever their order or the history's length.
+MONEY = "DECIMAL(38,12)"
+
+#: Each user's revenue history as of each day they are in ``user_revenue``: written with it, in
+#: the same transaction, from its rows (``revenue.history``).
+USER_REVENUE_HISTORY = Table(
+    name="user_revenue_history",
+    key=("report_date", "app_id", "user_key"),
+    columns=(
+        Column("report_date", "DATE", "UTC day of the DT report: the figures are as of its end"),
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("user_key", "VARCHAR", "user_revenue.user_key"),
+        Column("revenue_7d_usd", MONEY, "revenue of the 7 days up to report_date, USD"),
+        Column("revenue_30d_usd", MONEY, "revenue of the 30 days up to report_date, USD"),
+        Column("lifetime_revenue_usd", MONEY, "revenue of every loaded day up to report_date, USD"),
+        Column(
+            "first_revenue_day",
+            "DATE",
+            "first day with revenue > 0 (null: none yet)",
+            nullable=True,
+        ),
+        Column(
+            "last_revenue_day",
+            "DATE",
+            "last day up to report_date with revenue > 0 (null: none yet)",
+            nullable=True,
+        ),
+        Column("active_days", "BIGINT", "days up to report_date the user is in the report"),
     ),
 )
 
@@ -227,15 +277,60 @@ DAILY_REVENUE = Table(
         ),
         Column("delivery_throttled", "BIGINT", "of those, answered 429", nullable=True),
         Column("delivery_seconds", "DOUBLE", "time the day's delivery runs took, s", nullable=True),
+        Column(
+            "arpdau_usd",
+            "DOUBLE",
+            "average revenue per daily active user: revenue_usd / users (null: no users)",
+            nullable=True,
+        ),
+    ),
+)
+
+#: The daily view split by ad network and by placement type: one row per (day, app, dimension,
+#: value), rolled up with ``daily_revenue``, what a revenue team compares against each network's
+#: own dashboard.
+DAILY_REVENUE_SPLITS = Table(
+    name="daily_revenue_splits",
+    key=("report_date", "app_id", "dimension", "value"),
+    columns=(
+        Column("report_date", "DATE", "UTC day"),
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("dimension", "VARCHAR", "ad_network or placement_type"),
+        Column("value", "VARCHAR", "the network's or placement type's name"),
+        Column("users", "BIGINT", "users it served"),
+        Column("revenue_usd", "DOUBLE", "their revenue from it, USD"),
+    ),
+)
+
+#: Lifetime value by first-revenue cohort: one row per (app, first revenue day, days since).
+REVENUE_COHORTS = Table(
+    name="revenue_cohorts",
+    key=("app_id", "first_revenue_day", "days_since"),
+    columns=(
+        Column("app_id", "VARCHAR", "DT app ID"),
+        Column("first_revenue_day", "DATE", "the cohort: users whose first revenue was that day"),
+        Column("days_since", "INTEGER", "days from first_revenue_day (0: that day)"),
+        Column("cohort_users", "BIGINT", "users in the cohort"),
+        Column("active_users", "BIGINT", "of those, in the report on that day"),
+        Column("revenue_usd", "DOUBLE", "the cohort's revenue that day, USD"),
+        Column("cumulative_revenue_usd", "DOUBLE", "the cohort's revenue up to that day, USD"),
+        Column(
+            "cumulative_revenue_per_user_usd",
+            "DOUBLE",
+            "cumulative_revenue_usd / cohort_users: the cohort's lifetime value curve, USD",
+        ),
     ),
 )
 
 #: Every table the project keeps (the budget's SQLite file aside: ``migrations``).
 TABLES = (
     USER_REVENUE,
+    USER_REVENUE_HISTORY,
     REVENUE_PARTITIONS,
     REVENUE_RESTATEMENTS,
     DELIVERIES,
     DELIVERY_RUNS,
     DAILY_REVENUE,
+    DAILY_REVENUE_SPLITS,
+    REVENUE_COHORTS,
 )

@@ -33,6 +33,7 @@ LAKE = "lake"  # the DuckLake catalog, as SQL names it
 LEDGER = "ledger"  # the PostgreSQL database of the delivery ledger, as SQL names it
 STORE = "the DuckLake catalog (REO_DT_DUCKLAKE) and its ledger"
 OPENING_LOCK = 7212  # PostgreSQL advisory lock held while a process migrates the tables
+APP_WRITE_LOCK = 7213  # and, with the app's hash, while a partition of one app is written
 _log = logging.getLogger(__name__)
 
 
@@ -117,6 +118,18 @@ def _attach(
         conn.close()
         raise
     return conn, migrated
+
+
+@contextmanager
+def app_write_lock(lake: DuckLake, app_id: str) -> Iterator[None]:
+    """One writer at a time of an app's partitions on a DuckLake catalog (writers of other apps
+    go at once). A partition's write recomputes the users' history from the app's other days;
+    DuckLake's snapshots would let two days of one app written at once each miss the other's
+    rows (nothing conflicts: both only insert). A PostgreSQL advisory lock, released when the
+    block ends or the process dies."""
+    with closing(psycopg2.connect(lake.catalog)) as lock, lock.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", [APP_WRITE_LOCK, app_id])
+        yield
 
 
 @contextmanager

@@ -42,6 +42,8 @@ reo_usage_events = _asset("reo_usage_events")
 reo_usage_events_checks = _checks("reo_usage_events")
 daily_revenue = _asset("daily_revenue")
 daily_revenue_checks = _checks("daily_revenue")
+revenue_cohorts = _asset("revenue_cohorts")
+revenue_cohorts_checks = _checks("revenue_cohorts")
 revenue_report = _asset("revenue_report")
 
 daily_revenue_events_job = DEFS.resolve_job_def("daily_revenue_events_job")

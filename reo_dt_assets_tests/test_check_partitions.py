@@ -45,7 +45,7 @@ def test_each_check_result_is_tied_to_its_partition(
                 raise_on_error=False,
             )
             evaluations = result.get_asset_check_evaluations()
-            assert len(evaluations) == (10 if key == PASSING else 1)
+            assert len(evaluations) == (12 if key == PASSING else 1)
             for evaluation in evaluations:
                 assert evaluation.partition == key, evaluation.check_name
                 assert evaluation.metadata["partition"] == dg.TextMetadataValue(key)
@@ -63,7 +63,7 @@ def test_each_check_result_is_tied_to_its_partition(
         (PASSING, "SUCCEEDED"),
         (BROKEN, "FAILED"),
     }
-    assert len(history) == 9
+    assert len(history) == 11
     # Blocked on BROKEN, the other checks keep its row as planned: the UI, seeing the run
     # failed, shows "execution failed" for that partition.
     assert all(rows == {(PASSING, "SUCCEEDED"), (BROKEN, "PLANNED")} for rows in history.values())

@@ -57,6 +57,7 @@ def test_an_inline_catalog_and_a_prefix_name_everything_of_the_instance(
         "mkt/user_revenue",
         "mkt/reo_usage_events",
         "mkt/daily_revenue",
+        "mkt/revenue_cohorts",
         "mkt/revenue_report",
     }
     raw = defs.get_assets_def(dg.AssetKey(["mkt", "dt_user_level_report"]))

@@ -44,6 +44,8 @@ CHAIN_CHECKS = {
     "key_is_unique",
     "amounts_not_negative",
     "reconciles_with_raw_report",
+    "history_matches_user_revenue",
+    "splits_match_revenue",
     "restatement_within_threshold",
     "payloads_match_contract",
     "every_event_accounted_for",
@@ -384,6 +386,7 @@ def test_the_wheel_is_the_package_and_its_own_code_location_loads_from_it(
                 "daily_revenue",
                 "dt_user_level_report",
                 "reo_usage_events",
+                "revenue_cohorts",
                 "revenue_report",
                 "user_revenue",
             ]

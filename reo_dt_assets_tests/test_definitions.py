@@ -40,6 +40,7 @@ def test_layers_checks_pools_and_freshness() -> None:
         "user_revenue",
         "reo_usage_events",
         "daily_revenue",
+        "revenue_cohorts",
         "revenue_report",
     }
     pools = {k: DEFS.resolve_assets_def(k).op.pool for k in keys}
@@ -48,6 +49,7 @@ def test_layers_checks_pools_and_freshness() -> None:
         "user_revenue": "duckdb_writer",
         "reo_usage_events": "reo_delivery",
         "daily_revenue": "duckdb_writer",
+        "revenue_cohorts": "duckdb_writer",
         "revenue_report": "duckdb_writer",
     }
     checks = {key.name for key in graph.asset_check_keys}
@@ -68,8 +70,9 @@ def test_layers_checks_pools_and_freshness() -> None:
     rollup = DEFS.resolve_job_def("daily_rollup_job")
     assert rollup.asset_layer.selected_asset_keys == {
         dg.AssetKey("daily_revenue"),
+        dg.AssetKey("revenue_cohorts"),
         dg.AssetKey("revenue_report"),
-    }  # the report is refreshed with every rollup
+    }  # the cohorts and the report are refreshed with every rollup
     sensor = DEFS.resolve_sensor_def("daily_rollup_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING  # make ui rolls days up
 

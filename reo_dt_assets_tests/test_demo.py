@@ -44,7 +44,7 @@ def test_the_demo_launches_its_runs_through_the_queue(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stdout + demo.stderr
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     [line] = [line for line in demo.stdout.splitlines() if line.startswith(str(yesterday))]
-    assert line.endswith("22/22 passed"), demo.stdout  # 2 apps x 10 checks + the rollup's 2
+    assert line.endswith("27/27 passed"), demo.stdout  # 2 apps x 12 checks + the rollup's 3
     assert "Traceback" not in demo.stderr, demo.stderr
 
     os.environ["DAGSTER_HOME"] = str(home)  # restored after the test
@@ -65,7 +65,7 @@ def test_the_demo_launches_its_runs_through_the_queue(tmp_path: Path) -> None:
                 if record.dagster_event
             }
             assert events >= QUEUED_AND_LAUNCHED, (run.job_name, events)
-        for asset in ("daily_revenue", "revenue_report"):
+        for asset in ("daily_revenue", "revenue_cohorts", "revenue_report"):
             assert instance.get_latest_materialization_event(dg.AssetKey(asset)) is not None
     page = (data / "report.html").read_text(encoding="utf-8")
     assert str(yesterday) in page and str(data) not in page

@@ -56,7 +56,7 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
             )
             if event.dagster_event
         ]
-    assert len(evaluations) == 10 * len(keys)  # 1 + 5 + 4 checks per partition
+    assert len(evaluations) == 12 * len(keys)  # 1 + 7 + 4 checks per partition
     assert all(getattr(e, "passed", False) for e in evaluations)
 
     with duckdb.connect(str(deployment.data / "reo_dt.duckdb"), read_only=True) as conn:

@@ -487,9 +487,7 @@ def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
     and keeps one row per event."""
     _load(dt_sandbox, tmp_path)
     database = tmp_path / "reo_dt.duckdb"
-    older_file_store(database, tmp_path / "old.duckdb", 4, versioned=False)
-    (tmp_path / "old.duckdb").replace(database)
-    with duckdb.connect(str(database)) as conn:
+    with duckdb.connect(str(database)) as conn:  # the events, as today's code builds them
         rows = event_users(conn, DAY, APP).iter_rows(named=True)
         users = build_events(
             rows,
@@ -499,6 +497,9 @@ def test_a_ledger_of_the_hex_id_release_upgrades_without_resending(
             activity_type="AD_REVENUE",
             environment="PRODUCTION",
         ).events
+    older_file_store(database, tmp_path / "old.duckdb", 4, versioned=False)
+    (tmp_path / "old.duckdb").replace(database)
+    with duckdb.connect(str(database)) as conn:
         for n, event in enumerate(users):
             legacy = legacy_event_id(APP, DAY.isoformat(), event.user_key, "AD_REVENUE")
             payload = payload_json({**event.payload, "event_id": legacy})

@@ -20,6 +20,8 @@ from reo_dt_assets_tests.chain import (
     daily_revenue,
     dt_user_level_report,
     reo_usage_events,
+    revenue_cohorts,
+    revenue_cohorts_checks,
     revenue_report,
     user_revenue,
 )
@@ -165,11 +167,13 @@ def test_report_shows_duckdb_sums_in_date_order(
             resources=all_resources(dt_sandbox.url, tmp_path, reo_sandbox.url),
         ).success
         rollup = dg.materialize(
-            [daily_revenue, revenue_report],
+            [daily_revenue, revenue_cohorts, revenue_cohorts_checks, revenue_report],
             partition_key=day.isoformat(),
             resources=all_resources(dt_sandbox.url, tmp_path),
         )
         assert rollup.success
+        [cohorts_check] = rollup.get_asset_check_evaluations()
+        assert cohorts_check.passed, cohorts_check.description
     database = tmp_path / "reo_dt.duckdb"
     with duckdb.connect(str(database), read_only=True) as conn:
         revenue = dict(
@@ -185,6 +189,10 @@ def test_report_shows_duckdb_sums_in_date_order(
                 "SELECT report_date, unattributed_revenue_usd FROM user_revenue_partitions"
             ).fetchall()
         )
+        cohorts = conn.execute(  # users by the day of their first revenue, summed here again
+            "SELECT first_day, count(*) FROM (SELECT user_key, min(report_date) AS first_day "
+            "FROM user_revenue WHERE revenue_usd > 0 GROUP BY ALL) GROUP BY ALL ORDER BY 1"
+        ).fetchall()
         delivered = dict(
             conn.execute(
                 "SELECT report_date, count(*) FROM reo_event_deliveries "
@@ -227,7 +235,9 @@ def test_report_shows_duckdb_sums_in_date_order(
         "+0.00",
         f"{sum(delivered.values()):,}",
     ]
-    revenue_chart, events_chart = page.charts  # one app in the file, then the events
+    revenue_chart, events_chart, cohort_chart = page.charts  # one app, the events, its cohorts
+    assert cohort_chart == [f"{day}: {users:,} users" for day, users in cohorts]
+    assert [day for day, _ in cohorts] == [EARLIER, DAY]
     not_loaded = [
         f"{FIRST + dt.timedelta(days=n)}: not loaded" for n in range((EARLIER - FIRST).days)
     ]

@@ -24,6 +24,7 @@ from reo_dt_assets.components.resources import WarehouseResource
 from reo_dt_assets.digital_turbine.budget import Budget, ReportBudget
 from reo_dt_assets.migrations import SCHEMA_VERSION, VERSIONS_TABLE, SchemaTooNewError
 from reo_dt_assets.reo.events import upgraded_event_id
+from reo_dt_assets.revenue.queries import history_agreement
 from reo_dt_assets.sandbox.dt_server import DTSandbox
 from reo_dt_assets.sandbox.reo_server import ReoSandbox
 from reo_dt_assets.schema import TABLES
@@ -89,7 +90,12 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delivered]:
             events[day] = set(reo.counts()) - before
         # The store the earlier release left has only the delivered days.
         with duckdb.connect(str(data / "reo_dt.duckdb")) as conn:
-            for table in ("user_revenue", "user_revenue_partitions", "reo_event_deliveries"):
+            for table in (
+                "user_revenue",
+                "user_revenue_history",
+                "user_revenue_partitions",
+                "reo_event_deliveries",
+            ):
                 conn.execute(f"DELETE FROM {table} WHERE report_date = ?", [NEW_DAY])
         shutil.rmtree(next((data / "raw").rglob(f"date={NEW_DAY}")))
         yield Delivered(data, dt_sandbox, events)
@@ -123,6 +129,7 @@ def test_upgrade_runs_the_delivered_days_and_a_new_one(
             *(delivered.events_per_day[d] for d in DELIVERED_DAYS)
         )
 
+    upgraded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with ReoSandbox() as reo:
         for day in (*DELIVERED_DAYS, NEW_DAY):
             _run(delivered.dt_sandbox, reo, data, day)
@@ -136,12 +143,34 @@ def test_upgrade_runs_the_delivered_days_and_a_new_one(
     assert _versions(database) == list(range(1, SCHEMA_VERSION + 1))
     with duckdb.connect(str(database), read_only=True) as conn:  # every run after it, logged
         logged = conn.execute(
-            "SELECT report_date, delivered_now FROM reo_delivery_runs ORDER BY report_date"
+            "SELECT report_date, delivered_now FROM reo_delivery_runs WHERE started_at >= ? "
+            "ORDER BY report_date",
+            [upgraded_at],
         ).fetchall()
     assert logged == [
         (day, len(delivered.events_per_day[day]) if day in (*sent_again, NEW_DAY) else 0)
         for day in (*DELIVERED_DAYS, NEW_DAY)
     ]
+    _assert_history_holds(database, (*DELIVERED_DAYS, NEW_DAY))
+
+
+def _assert_history_holds(database: Path, days: tuple[dt.date, ...]) -> None:
+    """Every user of each day has their history row, equal to their days summed again."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        for day in days:
+            agreement = history_agreement(conn, day, APP)
+            assert agreement.wrong == 0 and agreement.rows == agreement.users > 0, day
+
+
+def test_the_upgrade_fills_the_history_of_the_days_loaded_before(
+    delivered: Delivered, tmp_path: Path
+) -> None:
+    """The release before this one left user_revenue without its history: the migration
+    computes it for every day the store holds, before any day is run again."""
+    database = tmp_path / "reo_dt.duckdb"
+    older_file_store(delivered.data / "reo_dt.duckdb", database, SCHEMA_VERSION - 1)
+    migrations.migrate_file_at(database)
+    _assert_history_holds(database, DELIVERED_DAYS)
 
 
 def _schema(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str, bool]]]:

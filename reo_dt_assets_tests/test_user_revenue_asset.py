@@ -63,6 +63,8 @@ def test_table_matches_ground_truth_and_checks_pass(dt_sandbox: DTSandbox, tmp_p
         "key_is_unique",
         "amounts_not_negative",
         "reconciles_with_raw_report",
+        "history_matches_user_revenue",
+        "splits_match_revenue",
         "restatement_within_threshold",
     }
     assert all(e.passed for e in evaluations.values())

@@ -153,15 +153,17 @@ class ReoDevDelivery(dg.Component, dg.Resolvable):
         )
         if not self.rollup:
             return defs
-        daily, daily_checks, report = build_rollup_assets(w, d, upstream, events.key)
+        daily, daily_checks, cohorts, cohorts_check, report = build_rollup_assets(
+            w, d, upstream, events.key
+        )
         job, schedule, sensor = build_rollup_automation(
-            w, d, [daily, report], events.key, source.ages
+            w, d, [daily, cohorts, report], events.key, source.ages
         )
         return dg.Definitions.merge(
             defs,
             dg.Definitions(
-                assets=[daily, report],
-                asset_checks=[daily_checks],
+                assets=[daily, cohorts, report],
+                asset_checks=[daily_checks, cohorts_check],
                 jobs=[job],
                 schedules=[schedule],
                 sensors=[sensor],

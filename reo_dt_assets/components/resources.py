@@ -31,7 +31,7 @@ from reo_dt_assets.reo.corrections import Thresholds
 from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.schema import Table
 from reo_dt_assets.transactions import configure_file_connection
-from reo_dt_assets.warehouse import DuckLake, lake_connection, qualified
+from reo_dt_assets.warehouse import DuckLake, app_write_lock, lake_connection, qualified
 
 
 def _secrets(*names: str) -> list[str]:
@@ -278,6 +278,17 @@ class WarehouseResource(DuckDBResource):
             except BaseException:
                 conn.close()
                 raise
+
+    @contextmanager
+    def app_writer(self, app_id: str) -> Iterator[None]:
+        """Held while a partition of ``app_id`` is written: on a DuckLake catalog, one writer of
+        the app at a time (``warehouse.app_write_lock``); the DuckDB file has one writer anyway."""
+        lake = self._lake()
+        if lake is None:
+            yield
+            return
+        with app_write_lock(lake, app_id):
+            yield
 
     @contextmanager
     def get_ledger_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -2,8 +2,9 @@
 checks: schema, key, signs, reconciliation with the raw CSV, and a warning when a reload moved a
 day whose events were already delivered.
 
-One step runs the five checks (one DuckDB connection); the first four block the events built from
-the table, the restatement warning never does.
+One step runs the seven checks (one DuckDB connection); the first six block the events built from
+the table, the restatement warning never does. The users' history (``user_revenue_history``) is
+written with the table, in the same transaction, and checked with it.
 """
 
 import datetime as dt
@@ -24,20 +25,23 @@ from reo_dt_assets.revenue.parse import BadReportError, load_plan, parse_report
 from reo_dt_assets.revenue.queries import (
     delivered_events,
     duplicate_keys,
+    history_agreement,
     last_load_restatement,
     loaded_totals,
     negative_rows,
     raw_totals,
     schema_problems,
+    split_agreement,
 )
 from reo_dt_assets.revenue.scratch import SCRATCH, scratch_folder
 from reo_dt_assets.revenue.store import Reload, write_partition
 from reo_dt_assets.revenue.verdicts import (
     REVENUE_TOLERANCE_USD,
+    history_verdicts,
     restatement_verdict,
     table_verdicts,
 )
-from reo_dt_assets.schema import USER_REVENUE
+from reo_dt_assets.schema import USER_REVENUE, USER_REVENUE_HISTORY
 
 
 def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
@@ -73,6 +77,11 @@ def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDe
         full disk too, retryable.
         Memory stays within ``REO_DT_LOAD_MEMORY_MB`` whatever the report's size: a big report is
         aggregated in buckets of users, one at a time, through a scratch folder.
+        Each user's revenue is also split by ad network and by placement type (lists aligned
+        with ``ad_networks`` and ``placement_types``), and the same transaction recomputes
+        ``user_revenue_history`` (7-day, 30-day and lifetime revenue, first and last revenue
+        day, active days, one row per user and day) for the day and, for the users it touched,
+        every later day: a reload or a restatement moves their later figures too.
         """
         duckdb: WarehouseResource = getattr(context.resources, duckdb_key)
         storage: StorageResource = getattr(context.resources, storage_key)
@@ -106,7 +115,7 @@ def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDe
                 with parse_disk:
                     parsed = parse_report(path, date, app_id, folder, buckets=plan.buckets)
                 parsed_at = time.monotonic()
-                with write_disk, duckdb.get_connection() as conn:
+                with write_disk, duckdb.app_writer(app_id), duckdb.get_connection() as conn:
                     reload = write_partition(
                         conn,
                         parsed,
@@ -184,6 +193,24 @@ def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDe
                 f"(exactly) and revenue (within {REVENUE_TOLERANCE_USD} USD).",
             ),
             dg.AssetCheckSpec(
+                "history_matches_user_revenue",
+                asset=user_revenue,
+                blocking=True,
+                partitions_def=w.report_partitions,
+                description="Each user's row in user_revenue_history (7-day, 30-day and lifetime "
+                "revenue, first and last revenue day, active days) equals their user_revenue "
+                "rows up to the day, summed again.",
+            ),
+            dg.AssetCheckSpec(
+                "splits_match_revenue",
+                asset=user_revenue,
+                blocking=True,
+                partitions_def=w.report_partitions,
+                description="Each user's revenue per ad network and per placement type has one "
+                "figure per value of ad_networks / placement_types and adds up to no more than "
+                "their revenue (the rest: cells naming no network or placement).",
+            ),
+            dg.AssetCheckSpec(
                 "restatement_within_threshold",
                 asset=user_revenue,
                 blocking=False,
@@ -198,8 +225,9 @@ def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDe
     def user_revenue_checks(
         context: dg.AssetCheckExecutionContext,
     ) -> Iterator[dg.AssetCheckResult]:
-        """Schema, key, signs and reconciliation with the raw CSV (blocking), and the restatement
-        warning (never blocking), in one step on one connection."""
+        """Schema, key, signs, reconciliation with the raw CSV, the users' history and revenue
+        splits (blocking), and the restatement warning (never blocking), in one step on one
+        connection."""
         duckdb: WarehouseResource = getattr(context.resources, duckdb_key)
         storage: StorageResource = getattr(context.resources, storage_key)
         date, app_id = w.report_of(context.partition_key)
@@ -211,8 +239,12 @@ def build_user_revenue(w: Wiring) -> tuple[dg.AssetsDefinition, dg.AssetChecksDe
             loaded = loaded_totals(conn, date, app_id) if not problems else None
             moved = last_load_restatement(conn, date, app_id)
             events = delivered_events(conn, date, app_id)
+            history_problems = problems + schema_problems(conn, USER_REVENUE_HISTORY)
+            history = None if history_problems else history_agreement(conn, date, app_id)
+            splits = None if history_problems else split_agreement(conn, date, app_id)
         for verdict in [
             *table_verdicts(problems, duplicates, negatives, loaded, raw),
+            *history_verdicts(history_problems, history, splits),
             restatement_verdict(moved, events, storage.restatement_warn_pct),
         ]:
             yield check_result(verdict, context.partition_key, context.log)

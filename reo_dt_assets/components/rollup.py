@@ -1,5 +1,6 @@
 """The daily view across apps: ``daily_revenue`` (one day across every app of the catalog) and
-its checks, the HTML page of the last days refreshed with it (``revenue_report``), the job that
+its checks, lifetime value by first-revenue cohort (``revenue_cohorts``) and its check, the HTML
+page of the last days refreshed with it (``revenue_report``), the job that
 runs both, and what starts it: a sensor when a day's last app lands, a schedule as fallback.
 """
 
@@ -15,12 +16,14 @@ from reo_dt_assets.components.resources import StorageResource, WarehouseResourc
 from reo_dt_assets.components.results import check_result, column_schema
 from reo_dt_assets.components.schedule import days_due
 from reo_dt_assets.components.wiring import DUCKDB_WRITER, Wiring, layer, report_key
+from reo_dt_assets.daily.cohorts import cohort_totals, recent_curves, write_cohorts
 from reo_dt_assets.daily.store import day_rows, same_weekday_history, write_day
-from reo_dt_assets.daily.verdicts import anomaly_verdict, coverage_verdict
+from reo_dt_assets.daily.verdicts import anomaly_verdict, cohorts_verdict, coverage_verdict
 from reo_dt_assets.report import latest_day, read_partitions, write_report
-from reo_dt_assets.schema import DAILY_REVENUE
+from reo_dt_assets.schema import DAILY_REVENUE, DAILY_REVENUE_SPLITS, REVENUE_COHORTS
 
 REPORT_DAYS = 7  # the page shows the week up to the last day rolled up
+REPORT_COHORTS = 8  # and the LTV curves of each app's 8 latest cohorts
 PARTITION_TAG = "dagster/partition"
 WAITING = [
     dg.DagsterRunStatus.QUEUED,
@@ -32,9 +35,16 @@ WAITING = [
 
 def build_rollup_assets(
     w: Wiring, d: Wiring, upstream: dg.AssetKey, events: dg.AssetKey
-) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition, dg.AssetsDefinition]:
-    """``daily_revenue``, its checks and ``revenue_report`` (named by the delivery ``d``) over
-    the source ``w``'s ``upstream`` table and the delivery's ``events``."""
+) -> tuple[
+    dg.AssetsDefinition,
+    dg.AssetChecksDefinition,
+    dg.AssetsDefinition,
+    dg.AssetChecksDefinition,
+    dg.AssetsDefinition,
+]:
+    """``daily_revenue`` and its checks, ``revenue_cohorts`` and its check, and
+    ``revenue_report`` (named by the delivery ``d``) over the source ``w``'s ``upstream`` table
+    and the delivery's ``events``."""
     duckdb_key, storage_key = w.name("duckdb"), w.name("storage")
 
     @dg.asset(
@@ -60,7 +70,9 @@ def build_rollup_assets(
         """Revenue, users and delivered events per app for one UTC day, across the catalog.
 
         Grain: one row per (report_date, app_id) of every catalog app, loaded or not (``loaded``
-        says which), with the day-over-day change. Source: ``user_revenue``,
+        says which), with the day-over-day change and ARPDAU (revenue per user of the day); and,
+        in ``daily_revenue_splits``, one row per (report_date, app_id, ad network or placement
+        type) with its users and revenue. Source: ``user_revenue``,
         ``user_revenue_partitions`` and the delivery ledger. Its checks say whether every app landed
         and was delivered, and whether the day looks like the same weekday of the last four weeks.
 
@@ -86,18 +98,77 @@ def build_rollup_assets(
             "whole reports of the day",
             "users": int(loaded["users"].sum()),
             "events_delivered": int(rows["events_delivered"].sum()),
+            "splits_table": duckdb.table_name(DAILY_REVENUE_SPLITS),
         }
         for row in loaded.iter_rows(named=True):  # one plot per app, partitions in date order
             metadata[f"revenue_usd_{row['app_id']}"] = round(row["revenue_usd"], 2)
             metadata[f"users_{row['app_id']}"] = row["users"]
+            if row["arpdau_usd"] is not None:
+                metadata[f"arpdau_usd_{row['app_id']}"] = round(row["arpdau_usd"], 4)
         return dg.MaterializeResult(metadata=metadata)
+
+    @dg.asset(
+        key=d.key("revenue_cohorts"),
+        group_name=d.group,
+        owners=list(d.owners),
+        tags=layer("rollup"),
+        deps=[daily_revenue],
+        kinds={"duckdb"},
+        pool=w.pool(DUCKDB_WRITER),
+        required_resource_keys={duckdb_key},
+        code_version="1",
+        metadata={"dagster/column_schema": column_schema(REVENUE_COHORTS)},
+    )
+    def revenue_cohorts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        """Lifetime value by first-revenue cohort: the users whose first revenue was on a day,
+        and their revenue on each day since, per app.
+
+        Grain: one row per (app_id, first_revenue_day, days_since), from the cohort's first day
+        to the app's last loaded day: cohort users, users active that day, the day's revenue,
+        cumulative revenue and cumulative revenue per user (the cohort's LTV curve). Source:
+        ``user_revenue``, every loaded day. Not partitioned: rebuilt whole, in one transaction,
+        by every rollup, since a reload of any day moves cohorts.
+        """
+        duckdb: WarehouseResource = getattr(context.resources, duckdb_key)
+        with duckdb.get_connection() as conn:
+            rows = write_cohorts(conn, log=context.log)
+            totals = cohort_totals(conn)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "dagster/table_name": duckdb.table_name(REVENUE_COHORTS),
+                "dagster/column_schema": column_schema(REVENUE_COHORTS),
+                "cohorts": totals.cohorts,
+                "users": totals.users,
+                "revenue_usd": round(totals.revenue_usd, 2),
+            }
+        )
+
+    @dg.asset_check(
+        name="cohorts_add_up_to_user_revenue",
+        asset=revenue_cohorts,
+        blocking=True,
+        required_resource_keys={duckdb_key},
+        description="Every user with revenue is in one cohort, and the cohorts' revenue is that "
+        "of user_revenue (to 1e-6 USD).",
+    )
+    def cohorts_add_up_to_user_revenue(
+        context: dg.AssetCheckExecutionContext,
+    ) -> dg.AssetCheckResult:
+        duckdb: WarehouseResource = getattr(context.resources, duckdb_key)
+        with duckdb.get_connection() as conn:
+            totals = cohort_totals(conn)
+        verdict = cohorts_verdict(totals)
+        return dg.AssetCheckResult(
+            passed=verdict.passed, description=verdict.description, metadata=verdict.metadata
+        )
 
     @dg.asset(
         key=d.key("revenue_report"),
         group_name=d.group,
         owners=list(d.owners),
         tags=layer("report"),
-        deps=[daily_revenue],
+        deps=[daily_revenue, revenue_cohorts],
         kinds={"html"},
         pool=w.pool(DUCKDB_WRITER),  # reads the table right after the rollup writes it
         code_version="1",
@@ -105,9 +176,11 @@ def build_rollup_assets(
     )
     def revenue_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         """The page the revenue team opens first: revenue per app per day and events delivered, for
-        the week up to the last day rolled up, as bar charts and a table (one HTML file, no script).
+        the week up to the last day rolled up, as bar charts and a table (one HTML file, no script),
+        and the lifetime value curves of each app's latest cohorts.
 
-        Grain: one file, ``<data dir>/report.html``, rewritten whole. Source: ``daily_revenue``.
+        Grain: one file, ``<data dir>/report.html``, rewritten whole. Source: ``daily_revenue``
+        and ``revenue_cohorts``.
         Refreshed by every run of the rollup job (the rollup sensor's, the schedule's,
         ``make demo``'s). Money to the cent; the exact values stay in the tables.
         """
@@ -117,8 +190,11 @@ def build_rollup_assets(
             last = latest_day(conn) or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
             first = last - dt.timedelta(days=REPORT_DAYS - 1)
             figures = read_partitions(conn, first, last)
+            curves = recent_curves(conn, last, REPORT_COHORTS)
         table = duckdb.table_name(DAILY_REVENUE)
-        path = write_report(figures, first, last, Path(storage.data_dir) / "report.html", table)
+        path = write_report(
+            figures, first, last, Path(storage.data_dir) / "report.html", table, curves
+        )
         days = sorted({f.day for f in figures})
         context.log.info(f"{path}: {len(days)} of the days {first} to {last} have data")
         return dg.MaterializeResult(
@@ -162,7 +238,13 @@ def build_rollup_assets(
         yield check_result(coverage_verdict(rows), context.partition_key)
         yield check_result(anomaly_verdict(rows, history), context.partition_key)
 
-    return daily_revenue, daily_revenue_checks, revenue_report
+    return (
+        daily_revenue,
+        daily_revenue_checks,
+        revenue_cohorts,
+        cohorts_add_up_to_user_revenue,
+        revenue_report,
+    )
 
 
 def build_rollup_automation(

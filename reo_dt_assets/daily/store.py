@@ -1,4 +1,5 @@
-"""The ``daily_revenue`` rollup: one row per (day, catalog app), written from the loaded tables.
+"""The ``daily_revenue`` rollup: one row per (day, catalog app), written from the loaded tables,
+with ARPDAU, and the day's revenue per ad network and placement type (``daily_revenue_splits``).
 
 A day is replaced in one transaction, so re-running it after a late app lands is safe. An app of
 the catalog without its partition gets a row with ``loaded = false`` and zeros: the coverage
@@ -16,10 +17,12 @@ import polars as pl
 
 from reo_dt_assets.schema import (
     DAILY_REVENUE,
+    DAILY_REVENUE_SPLITS,
     DELIVERIES,
     DELIVERY_RUNS,
     REVENUE_PARTITIONS,
     REVENUE_RESTATEMENTS,
+    SPLITS,
     USER_REVENUE,
 )
 from reo_dt_assets.transactions import retry_conflicts, staged_transaction
@@ -71,7 +74,8 @@ SELECT $day AS report_date, a.app_id, p.app_id IS NOT NULL AS loaded,
        coalesce(l.events_rejected, 0) AS events_rejected,
        coalesce(n.requests, 0) AS delivery_requests,
        coalesce(n.throttled, 0) AS delivery_throttled,
-       coalesce(n.seconds, 0) AS delivery_seconds
+       coalesce(n.seconds, 0) AS delivery_seconds,
+       CASE WHEN u.users > 0 THEN u.revenue_usd / u.users END AS arpdau_usd
 FROM apps a
 LEFT JOIN {REVENUE_PARTITIONS.name} p ON p.report_date = $day AND p.app_id = a.app_id
 LEFT JOIN users u ON u.app_id = a.app_id
@@ -83,6 +87,27 @@ ORDER BY a.app_id
 """
 
 
+#: The day's revenue per (app, ad network) and (app, placement type): each user's split
+#: (``user_revenue``), summed in whole pico-dollars.
+_SPLITS = f"""
+INSERT INTO {DAILY_REVENUE_SPLITS.name} ({", ".join(DAILY_REVENUE_SPLITS.column_names)})
+WITH split AS (
+    {
+    " UNION ALL ".join(
+        f"SELECT app_id, '{dimension}' AS dimension, unnest({values}) AS value, "
+        f"unnest({revenue}) AS revenue_usd FROM {USER_REVENUE.name} "
+        f"WHERE report_date = $day AND app_id IN (SELECT unnest($apps::VARCHAR[])) "
+        f"AND {revenue} IS NOT NULL"
+        for dimension, values, revenue in SPLITS
+    )
+}
+)
+SELECT $day, app_id, dimension, value, count(*),
+       CAST(sum(CAST(revenue_usd AS DECIMAL(38,12))) AS DOUBLE)
+FROM split GROUP BY app_id, dimension, value
+"""
+
+
 def write_day(
     conn: duckdb.DuckDBPyConnection,
     day: dt.date,
@@ -90,7 +115,8 @@ def write_day(
     now: dt.datetime,
     log: logging.Logger | None = None,
 ) -> pl.DataFrame:
-    """Replace ``day``'s rows for the catalog apps ``app_ids``; return them. On a DuckLake
+    """Replace ``day``'s rows for the catalog apps ``app_ids`` (and their splits, in the same
+    transaction); return them. On a DuckLake
     catalog, again if a concurrent writer's commit conflicts with it (logged to ``log``)."""
     # The ledger is read where the connection finds it: in this database, or in PostgreSQL beside
     # a DuckLake catalog (on its search path).
@@ -104,6 +130,8 @@ def write_day(
                 f"INSERT INTO {DAILY_REVENUE.name} ({columns}) "
                 f"SELECT {columns} FROM staged_daily_revenue"
             )
+            conn.execute(f"DELETE FROM {DAILY_REVENUE_SPLITS.name} WHERE report_date = ?", [day])
+            conn.execute(_SPLITS, {"day": day, "apps": list(app_ids)})
         return rows
 
     return retry_conflicts(replace, log)

@@ -1,4 +1,5 @@
-"""The daily view's checks: did every app land and deliver, and does the day look like itself?"""
+"""The daily view's checks: did every app land and deliver, does the day look like itself, and do
+the cohorts add up to the users' revenue?"""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import statistics
 
 import polars as pl
 
+from reo_dt_assets.daily.cohorts import CohortTotals
 from reo_dt_assets.verdict import CheckVerdict
 
 #: A day outside [LOW, HIGH] x the median of the same weekday over the last four weeks is odd.
@@ -49,4 +51,30 @@ def anomaly_verdict(rows: pl.DataFrame, history: pl.DataFrame) -> CheckVerdict:
         "; ".join(odd) or None,
         {"outside_band": "; ".join(odd) or "none", "band": f"{BAND[0]}-{BAND[1]} x median"},
         warn_only=True,
+    )
+
+
+COHORT_TOLERANCE_USD = 1e-6
+
+
+def cohorts_verdict(totals: CohortTotals) -> CheckVerdict:
+    """Every user with revenue in one cohort; the cohorts' revenue is ``user_revenue``'s."""
+    difference = abs(totals.revenue_usd - totals.expected_revenue_usd)
+    passed = totals.users == totals.expected_users and difference <= COHORT_TOLERANCE_USD
+    return CheckVerdict(
+        "cohorts_add_up_to_user_revenue",
+        passed,
+        f"{totals.cohorts} cohorts of {totals.users:,} users"
+        if passed
+        else f"the cohorts hold {totals.users:,} users and {totals.revenue_usd:,.2f} USD; "
+        f"user_revenue has {totals.expected_users:,} users with revenue and "
+        f"{totals.expected_revenue_usd:,.2f} USD (materialize revenue_cohorts again)",
+        {
+            "rows": totals.rows,
+            "cohorts": totals.cohorts,
+            "users": totals.users,
+            "expected_users": totals.expected_users,
+            "revenue_usd": round(totals.revenue_usd, 2),
+            "expected_revenue_usd": round(totals.expected_revenue_usd, 2),
+        },
     )

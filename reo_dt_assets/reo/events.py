@@ -9,6 +9,7 @@ adds the IP address and user agent Reo.Dev uses to find the company.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -20,6 +21,7 @@ import duckdb
 import polars as pl
 
 from reo_dt_assets.reo.payload import SOURCE
+from reo_dt_assets.schema import SPLITS
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GITHUB = re.compile(r"^(https?://)?(www\.)?github\.com/[A-Za-z0-9-]+/?$", re.IGNORECASE)
@@ -107,6 +109,44 @@ def read_directory(
     return load_directory(pl.read_csv(path, infer_schema=False))
 
 
+#: ``meta`` keys of the user's history as of the event's day (``user_revenue_history``).
+HISTORY_META = ("revenue_7d_usd", "revenue_30d_usd", "lifetime_revenue_usd")
+
+
+@functools.cache
+def split_key(dimension: str, value: str) -> str:
+    """The ``meta`` key of a network's or placement type's revenue: its name in lower case,
+    ``_`` for anything but letters and digits (``ad_network_meta_audience_network_usd``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_") or "unnamed"
+    return f"{dimension}_{slug}_usd"
+
+
+def history_meta(row: Mapping[str, Any]) -> dict[str, str]:
+    """What ``meta`` says of the user beside the day's figures, to the cent: 7-day, 30-day and
+    lifetime revenue, first and last revenue day, active days (rows loaded before the history
+    existed have none), and the day's revenue per ad network (``ad_network_<name>_usd``) and per
+    placement type (``placement_type_<name>_usd``). At most 64 networks and 64 placement types make
+    a report (``revenue.parse``), so ``meta`` stays a few KiB at most."""
+    meta: dict[str, str] = {}
+    if row.get("active_days") is not None:
+        for key in HISTORY_META:  # to the cent already (``revenue.store.event_users``)
+            meta[key] = row[key]
+        meta["active_days"] = str(row["active_days"])
+        for day in ("first_revenue_day", "last_revenue_day"):
+            if row.get(day) is not None:
+                meta[day] = row[day].isoformat()
+    for dimension, values, revenue in SPLITS:
+        if row.get(revenue) is None:  # loaded before the split existed
+            continue
+        split: dict[str, float] = {}
+        for value, usd in zip(row[values], row[revenue], strict=True):
+            key = split_key(dimension, value)
+            split[key] = split.get(key, 0.0) + usd  # two names of one key: both
+        for key, usd in split.items():
+            meta[key] = f"{usd:.2f}"
+    return meta
+
+
 @dataclass(frozen=True)
 class BuiltEvent:
     event_id: str
@@ -172,6 +212,7 @@ def build_events(
                 "report_date": date.isoformat(),
                 "dt_app_id": app_id,
                 "ad_networks": ",".join(row.get("ad_networks") or []),
+                **history_meta(row),
             },
         }
         if environment:

@@ -66,6 +66,15 @@ USERS_SCHEMA = {
     "ad_networks": pl.List(pl.String),
     "placement_types": pl.List(pl.String),
     "source_rows": pl.Int64,
+    "ad_network_revenue_usd": pl.List(pl.Float64),
+    "placement_type_revenue_usd": pl.List(pl.Float64),
+}
+#: The revenue splits (a list of each user's revenue per value, aligned with the sorted list of
+#: values: ``ad_networks``, ``placement_types``): the column numbering the values, and whether
+#: the values are lower-cased as in the list.
+SPLITS = {
+    "ad_network_revenue_usd": ("network_code", False),
+    "placement_type_revenue_usd": ("placement_code", True),
 }
 TOP_USERS = 10
 #: Revenue is summed in whole pico-dollars (each row's value rounded to 1e-12 USD, then exact
@@ -77,9 +86,10 @@ TOP_USER_COLUMNS = ("user_key", "user_key_type", "impressions", "revenue_usd")
 ROWS_PER_BUFFER = 10_000
 #: Measured on this stack (``bench/user_revenue.py``): a pass over a report takes about
 #: ``BASE_MB`` whatever its size, and aggregating a bucket about ``STATE_PER_CSV_BYTE`` times
-#: the bucket's share of the CSV (the group-by state of its users), with some margin.
+#: the bucket's share of the CSV (the group-by state of its users, by ad network and placement
+#: since the revenue is split by them: 3.3 at 1.5M rows in one bucket), with some margin.
 BASE_MB = 300
-STATE_PER_CSV_BYTE = 3.6
+STATE_PER_CSV_BYTE = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,10 +151,14 @@ def _text(name: str) -> pl.Expr:
     return pl.when(value == "").then(None).otherwise(value)
 
 
+def _code(name: str, categories: pl.Categories) -> pl.Expr:
+    """The number of a value of a low-cardinality column (ad network, placement); null if empty."""
+    return pl.col(name).cast(pl.Categorical(categories)).to_physical().cast(pl.UInt64)
+
+
 def _bit(name: str, categories: pl.Categories) -> pl.Expr:
     """A one-bit mask per distinct value of a low-cardinality column (ad network, placement)."""
-    code = pl.col(name).cast(pl.Categorical(categories)).to_physical().cast(pl.UInt64)
-    return pl.lit(2, dtype=pl.UInt64).pow(code).fill_null(0)  # an empty cell sets no bit
+    return pl.lit(2, dtype=pl.UInt64).pow(_code(name, categories)).fill_null(0)  # empty: no bit
 
 
 #: What is wrong with a value of each checked column, as the error message says it.
@@ -218,12 +232,11 @@ def _decode_bits(
     masks: pl.Series, categories: pl.Categories, column: str, *, normalise: bool
 ) -> pl.DataFrame:
     """Each distinct bit mask -> the sorted list of (trimmed, non-empty) values it stands for."""
-    names = categories.to_series().to_list()
-    if len(names) > 64:
+    values = _values(categories, normalise=normalise)
+    if len(values) > 64:
         raise BadReportError(
             f"more than 64 distinct values in '{column}': the report does not look like DT's"
         )
-    values = [name.strip().lower() if normalise else name.strip() for name in names]
     distinct = masks.unique().to_list()
     decoded = [
         sorted({v for bit, v in enumerate(values) if v and (mask or 0) >> bit & 1})
@@ -264,7 +277,7 @@ def parse_report(
             groups = _by_identifiers(source)
             if groups["first_bad_line"].null_count() < groups.height:
                 raise BadReportError(_describe_bad_rows(typed, path))
-            per_user = _per_user(groups, normalised=buckets > 1)
+            per_user = _per_user(groups, categories, normalised=buckets > 1)
             users = _finish(
                 per_user.filter(pl.col("user_key").is_not_null()), date, app_id, categories
             )
@@ -328,6 +341,8 @@ def _rows(typed: pl.LazyFrame, categories: _Categories) -> pl.LazyFrame:
         bad_line=pl.when("bad").then("line"),
         network_bits=_bit("ad_network", categories.networks),
         placement_bits=_bit("placement_type", categories.placements),
+        network_code=_code("ad_network", categories.networks),
+        placement_code=_code("placement_type", categories.placements),
     )
 
 
@@ -344,9 +359,10 @@ def _bucketed(rows: pl.LazyFrame, buckets: int) -> pl.LazyFrame:
 
 
 def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
-    """Rows grouped by their three identifiers as they are: far fewer groups than rows."""
+    """Rows grouped by their three identifiers as they are, ad network and placement: fewer
+    groups than rows, and enough to split each user's revenue by network and by placement."""
     return (
-        rows.group_by(*KEY_TYPES)
+        rows.group_by(*KEY_TYPES, "network_code", "placement_code")
         .agg(
             pl.col("impressions", "revenue_pusd").sum(),
             source_rows=pl.len(),
@@ -358,13 +374,58 @@ def _by_identifiers(rows: pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def _per_user(groups: pl.DataFrame, *, normalised: bool) -> pl.DataFrame:
-    """One row per user key; the null key gathers the unattributed groups. ``normalised``: the
-    identifiers already are (the bucketing pass did it, row by row)."""
-    return (
-        _identified(groups.lazy() if normalised else _normalised(groups.lazy()))
-        .group_by("user_key")
+def _split_values(categories: _Categories) -> dict[str, list[pl.Expr]]:
+    """Per split column, one column per distinct (trimmed, non-empty) value, in sorted order:
+    a group's revenue where its rows name that value, null where they do not."""
+    columns = {}
+    for column, (code, normalise) in SPLITS.items():
+        found = categories.networks if code == "network_code" else categories.placements
+        values = _values(found, normalise=normalise)
+        columns[column] = [
+            pl.when(pl.col(code).is_in([c for c, value in enumerate(values) if value == name]))
+            .then(pl.col("revenue_pusd"))
+            .alias(f"{column}_{n}")
+            for n, name in enumerate(sorted({value for value in values if value}))
+        ]
+    return columns
+
+
+def _per_user(groups: pl.DataFrame, categories: _Categories, *, normalised: bool) -> pl.DataFrame:
+    """One row per user key, with its revenue split by network and placement (one figure per
+    value its rows name, in the order of the sorted list ``_decode_bits`` gives); the null key
+    gathers the unattributed groups. ``normalised``: the identifiers already are (the
+    bucketing pass did it, row by row)."""
+    splits = _split_values(categories)
+    names = [e.meta.output_name() for exprs in splits.values() for e in exprs]
+    lists = {
+        column: pl.concat_list(
+            pl.when(pl.col(f"{e.meta.output_name()}_rows") > 0).then(
+                pl.col(e.meta.output_name()).cast(pl.Float64) / PICO_USD
+            )
+            for e in exprs
+        ).list.drop_nulls()
+        if exprs
+        else pl.lit([], dtype=pl.List(pl.Float64))
+        for column, exprs in splits.items()
+    }
+    by_identifiers = (  # the groups of each network and placement summed per identifiers first:
+        # choosing the user key works on far fewer rows
+        groups.lazy()
+        .with_columns(*(e for exprs in splits.values() for e in exprs))
+        .group_by(*KEY_TYPES)
         .agg(
+            *(pl.col(name).sum() for name in names),
+            *(pl.col(name).count().alias(f"{name}_rows") for name in names),
+            pl.col("impressions", "revenue_pusd", "source_rows").sum(),
+            network_bits=pl.col("network_bits").bitwise_or(),
+            placement_bits=pl.col("placement_bits").bitwise_or(),
+        )
+    )
+    keyed = _identified(by_identifiers if normalised else _normalised(by_identifiers))
+    return (
+        keyed.group_by("user_key")
+        .agg(
+            *(pl.col(name, f"{name}_rows").sum() for name in names),
             key_rank=pl.col("key_rank").min(),
             user_id=pl.col("user_id").min(),
             advertising_id=pl.col("advertising_id").min(),
@@ -376,6 +437,8 @@ def _per_user(groups: pl.DataFrame, *, normalised: bool) -> pl.DataFrame:
             source_rows=pl.col("source_rows").sum().cast(pl.Int64),
             masked_rows=pl.col("source_rows").filter(pl.col("masked")).sum().cast(pl.Int64),
         )
+        .with_columns(**lists)
+        .drop(*names, *(f"{name}_rows" for name in names))
         .collect()
     )
 
@@ -425,6 +488,12 @@ def _identified(groups: pl.LazyFrame) -> pl.LazyFrame:
             .then(2),
         )
     )
+
+
+def _values(categories: pl.Categories, *, normalise: bool) -> list[str]:
+    """The values a column's numbers stand for, trimmed (and lower-cased: ``normalise``)."""
+    names = categories.to_series().to_list()
+    return [name.strip().lower() if normalise else name.strip() for name in names]
 
 
 def _finish(

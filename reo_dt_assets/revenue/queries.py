@@ -1,6 +1,7 @@
 """The queries the revenue table's checks ask: of the table as loaded (schema, keys, signs,
-totals, the restatement of its last load and the delivered events it concerns) and of the raw
-file, read by DuckDB's own CSV reader as a second opinion."""
+totals, the restatement of its last load and the delivered events it concerns, the users'
+history and revenue splits) and of the raw file, read by DuckDB's own CSV reader as a second
+opinion."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from pathlib import Path
 import duckdb
 
 from reo_dt_assets.digital_turbine.columns import match_header, read_header
+from reo_dt_assets.revenue.history import WINDOWS
 from reo_dt_assets.revenue.store import Restatement
 from reo_dt_assets.schema import (
     DELIVERIES,
     REVENUE_PARTITIONS,
     REVENUE_RESTATEMENTS,
+    SPLITS,
     USER_REVENUE,
+    USER_REVENUE_HISTORY,
     Table,
 )
+
+#: A user's revenue per network (or placement) is float64 sums of the same pico-dollar amounts.
+SPLIT_TOLERANCE_USD = 1e-9
 
 
 def schema_problems(conn: duckdb.DuckDBPyConnection, table: Table) -> list[str]:
@@ -162,3 +169,74 @@ def delivered_events(
         {"date": date, "app": app_id},
     ).fetchall()
     return DeliveredEvents(int(delivered), int(stale))
+
+
+@dataclass(frozen=True)
+class HistoryAgreement:
+    users: int  # users of the partition in user_revenue
+    rows: int  # the partition's rows in user_revenue_history
+    wrong: int  # users whose history row is missing or differs from their user_revenue rows
+
+
+def history_agreement(
+    conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
+) -> HistoryAgreement:
+    """The partition's history rows against each user's ``user_revenue`` rows up to the day,
+    summed here again, without the windows ``revenue.history`` writes them with."""
+    figures = USER_REVENUE_HISTORY.column_names[3:]
+    rolling = ", ".join(
+        f"sum(u.revenue_usd::DECIMAL(38,12)) FILTER (WHERE u.report_date > $date - {days}) "
+        f"AS {name}"
+        for name, days in WINDOWS.items()
+    )
+    [(users, rows, wrong)] = conn.execute(
+        f"""
+        WITH direct AS (
+            SELECT d.user_key, {rolling},
+                   sum(u.revenue_usd::DECIMAL(38,12)) AS lifetime_revenue_usd,
+                   min(u.report_date) FILTER (WHERE u.revenue_usd > 0) AS first_revenue_day,
+                   max(u.report_date) FILTER (WHERE u.revenue_usd > 0) AS last_revenue_day,
+                   count(*) AS active_days
+            FROM {USER_REVENUE.name} d
+            JOIN {USER_REVENUE.name} u
+              ON u.app_id = d.app_id AND u.user_key = d.user_key AND u.report_date <= d.report_date
+            WHERE d.report_date = $date AND d.app_id = $app
+            GROUP BY d.user_key
+        ),
+        stored AS (
+            SELECT user_key, {", ".join(figures)} FROM {USER_REVENUE_HISTORY.name}
+            WHERE report_date = $date AND app_id = $app
+        )
+        SELECT count(d.user_key), count(s.user_key),
+               count(*) FILTER (WHERE d.user_key IS NULL OR s.user_key IS NULL
+                   OR ({" OR ".join(f"d.{n} IS DISTINCT FROM s.{n}" for n in figures)}))
+        FROM direct d FULL JOIN stored s ON d.user_key = s.user_key
+        """,
+        {"date": date, "app": app_id},
+    ).fetchall()
+    return HistoryAgreement(int(users), int(rows), int(wrong))
+
+
+@dataclass(frozen=True)
+class SplitAgreement:
+    split_users: int  # users whose revenue is split (rows loaded before the split have none)
+    misaligned: int  # users whose split is not one figure per value of its list
+    over: int  # users whose split adds up to more than their revenue
+    unsplit_usd: float  # revenue of cells with no ad network (or no placement type) named
+
+
+def split_agreement(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str) -> SplitAgreement:
+    """The partition's revenue per ad network and per placement type against its revenue."""
+    misaligned = " OR ".join(f"len({v}) <> len({s})" for _, v, s in SPLITS)
+    over = " OR ".join(f"list_sum({s}) > revenue_usd + {SPLIT_TOLERANCE_USD}" for *_, s in SPLITS)
+    unsplit = " + ".join(f"revenue_usd - coalesce(list_sum({s}), 0)" for *_, s in SPLITS)
+    [(users, bad_lengths, bad_sums, rest)] = conn.execute(
+        f"""
+        SELECT count(*), count(*) FILTER (WHERE {misaligned}), count(*) FILTER (WHERE {over}),
+               coalesce(sum({unsplit}), 0)
+        FROM {USER_REVENUE.name}
+        WHERE report_date = ? AND app_id = ? AND ad_network_revenue_usd IS NOT NULL
+        """,
+        [date, app_id],
+    ).fetchall()
+    return SplitAgreement(int(users), int(bad_lengths), int(bad_sums), max(float(rest), 0.0))

@@ -4,7 +4,8 @@ A partition is replaced in one transaction (delete its rows, insert the new ones
 for its summary row), so re-running a partition or a backfill never duplicates or loses rows,
 and a failure leaves the previous rows in place. A reload whose totals differ from the load
 before it (DT restates its estimates for days after the first pull) appends a row to
-``revenue_restatements`` in that same transaction. The queries of the asset checks are in
+``revenue_restatements`` in that same transaction, and the users' history moves with it
+(``revenue.history``). The queries of the asset checks are in
 ``revenue.queries``.
 """
 
@@ -19,8 +20,15 @@ from dataclasses import astuple, dataclass, fields
 import duckdb
 import polars as pl
 
+from reo_dt_assets.revenue.history import refresh_history
 from reo_dt_assets.revenue.parse import PICO_USD, ParsedReport, ReportTotals
-from reo_dt_assets.schema import REVENUE_PARTITIONS, REVENUE_RESTATEMENTS, USER_REVENUE
+from reo_dt_assets.schema import (
+    MONEY,
+    REVENUE_PARTITIONS,
+    REVENUE_RESTATEMENTS,
+    USER_REVENUE,
+    USER_REVENUE_HISTORY,
+)
 from reo_dt_assets.transactions import retry_conflicts, transaction
 
 
@@ -136,6 +144,7 @@ def write_partition(
                     {"loaded_at": loaded_at, "files": [str(f) for f in parsed.user_files]},
                 )
             _insert_summary(conn, parsed.totals, date, app_id, loaded_at)
+            refresh_history(conn, date, app_id)
             if before is None:
                 return Reload(None, None)
             moved = _restatement(before, parsed.totals, date, app_id, loaded_at)
@@ -180,6 +189,23 @@ def partition_loaded(conn: duckdb.DuckDBPyConnection, date: dt.date, app_id: str
     return count > 0
 
 
+#: What an event carries of a user: the day's row, and their history as of the day (its money
+#: already to the cent, halves away from zero, as ``meta`` says it).
+_EVENT_USERS = f"""
+SELECT u.user_key, u.user_key_type, u.user_id, u.impressions, u.revenue_usd,
+       u.ad_networks, u.ad_network_revenue_usd, u.placement_types, u.placement_type_revenue_usd,
+       {
+    ", ".join(
+        f"CAST(round(h.{c.name}, 2) AS VARCHAR) AS {c.name}" if c.type == MONEY else f"h.{c.name}"
+        for c in USER_REVENUE_HISTORY.columns[3:]
+    )
+}
+FROM {USER_REVENUE.name} u
+LEFT JOIN {USER_REVENUE_HISTORY.name} h
+  ON h.report_date = u.report_date AND h.app_id = u.app_id AND h.user_key = u.user_key
+WHERE u.report_date = ? AND u.app_id = ?"""
+
+
 def event_users(
     conn: duckdb.DuckDBPyConnection,
     date: dt.date,
@@ -188,16 +214,16 @@ def event_users(
     after: str | None = None,
     limit: int | None = None,
 ) -> pl.DataFrame:
-    """The partition's users, with what their Reo.Dev events carry, in ``user_key`` order:
+    """The partition's users, with what their Reo.Dev events carry (their history as of the day
+    included), in ``user_key`` order:
     all of them, or the ``limit`` first after the user key ``after``.
 
     A page is two queries: its keys (a sort of one column), then its rows between the first and
     the last key; one query sorting every column of the partition to keep a page took seconds
     per page at a million users."""
     where = f"FROM {USER_REVENUE.name} WHERE report_date = ? AND app_id = ?"
-    columns = "user_key, user_key_type, user_id, impressions, revenue_usd, ad_networks"
     if limit is None:
-        return conn.sql(f"SELECT {columns} {where} ORDER BY user_key", params=[date, app_id]).pl()
+        return conn.sql(f"{_EVENT_USERS} ORDER BY u.user_key", params=[date, app_id]).pl()
     keys = conn.execute(
         f"SELECT min(user_key), max(user_key) FROM (SELECT user_key {where} "
         f"{'' if after is None else 'AND user_key > ?'} ORDER BY user_key LIMIT {int(limit)})",
@@ -205,7 +231,7 @@ def event_users(
     ).fetchone()
     first, last = keys if keys else (None, None)
     return conn.sql(
-        f"SELECT {columns} {where} AND user_key BETWEEN ? AND ? ORDER BY user_key",
+        f"{_EVENT_USERS} AND u.user_key BETWEEN ? AND ? ORDER BY u.user_key",
         params=[date, app_id, first, last],
     ).pl()
 

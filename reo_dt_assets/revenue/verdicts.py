@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from reo_dt_assets.revenue.queries import DeliveredEvents, Totals
+from reo_dt_assets.revenue.queries import (
+    DeliveredEvents,
+    HistoryAgreement,
+    SplitAgreement,
+    Totals,
+)
 from reo_dt_assets.revenue.store import Restatement
 from reo_dt_assets.verdict import CheckVerdict
 
@@ -111,3 +116,45 @@ def restatement_verdict(
         },
         warn_only=True,
     )
+
+
+def history_verdicts(
+    schema_problems: list[str], history: HistoryAgreement | None, splits: SplitAgreement | None
+) -> list[CheckVerdict]:
+    """The users' history rows equal their ``user_revenue`` rows summed again; each user's
+    revenue per network and per placement is one figure per value and adds up to no more than
+    their revenue (cells that name no network or placement are in no split)."""
+    if history is None or splits is None:
+        problem = "; ".join(schema_problems) or "the partition is not in the table"
+        return [
+            CheckVerdict("history_matches_user_revenue", False, problem),
+            CheckVerdict("splits_match_revenue", False, problem),
+        ]
+    history_ok = history.wrong == 0 and history.rows == history.users
+    splits_ok = splits.misaligned == 0 and splits.over == 0
+    return [
+        CheckVerdict(
+            "history_matches_user_revenue",
+            history_ok,
+            None
+            if history_ok
+            else f"{history.wrong:,} of {history.users:,} users' history rows are missing or "
+            "differ from their user_revenue rows up to the day (re-materialize the partition: "
+            "its write recomputes them)",
+            {"users": history.users, "history_rows": history.rows, "wrong": history.wrong},
+        ),
+        CheckVerdict(
+            "splits_match_revenue",
+            splits_ok,
+            None
+            if splits_ok
+            else f"{splits.misaligned:,} users' splits do not match their lists of networks or "
+            f"placements, {splits.over:,} add up to more than their revenue",
+            {
+                "split_users": splits.split_users,
+                "misaligned": splits.misaligned,
+                "over_revenue": splits.over,
+                "unsplit_revenue_usd": round(splits.unsplit_usd, 2),
+            },
+        ),
+    ]

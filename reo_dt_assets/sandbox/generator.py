@@ -141,6 +141,9 @@ class GroundTruth:
     total: Totals = field(default_factory=Totals)
     users: dict[tuple[str, str], Totals] = field(default_factory=dict)
     unattributed: Totals = field(default_factory=Totals)
+    #: Each user's revenue in nano-dollars per ad network, and per placement type.
+    user_networks: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    user_placements: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
 
 def _uuid(rng: random.Random, upper: bool = False) -> str:
@@ -241,7 +244,7 @@ def generate(
                 _usd(revenue_nanos),
             )
         )
-        _add(truth, user, impressions, revenue_nanos)
+        _add(truth, user, impressions, revenue_nanos, network, placement)
         if len(lines) >= 10_000:
             out.write("".join(lines))
             lines.clear()
@@ -274,7 +277,14 @@ def generate(
     return truth
 
 
-def _add(truth: GroundTruth, user: SyntheticUser, impressions: int, revenue_nanos: int) -> None:
+def _add(
+    truth: GroundTruth,
+    user: SyntheticUser,
+    impressions: int,
+    revenue_nanos: int,
+    network: str,
+    placement: str,
+) -> None:
     truth.rows += 1
     truth.total.impressions += impressions
     truth.total.revenue_nanos += revenue_nanos
@@ -282,6 +292,10 @@ def _add(truth: GroundTruth, user: SyntheticUser, impressions: int, revenue_nano
     bucket = truth.unattributed if key[0] == "none" else truth.users.setdefault(key, Totals())
     bucket.impressions += impressions
     bucket.revenue_nanos += revenue_nanos
+    if key[0] != "none":
+        for splits, value in ((truth.user_networks, network), (truth.user_placements, placement)):
+            split = splits.setdefault(key, {})
+            split[value] = split.get(value, 0) + revenue_nanos
 
 
 def _usd(nanos: int) -> str:

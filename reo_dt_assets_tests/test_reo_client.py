@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 import pytest
 
 from reo_dt_assets.reo.client import (
@@ -327,3 +328,31 @@ def test_an_outage_longer_than_the_limit_fails_retryable(reo_sandbox: ReoSandbox
     assert "unavailable since" in str(error.value) and "Nothing was lost" in str(error.value)
     assert len(results) == 2000 and not any(r.delivered for r in results)
     assert reo_sandbox.requests < 64  # the streak, what was in flight, then one probe at a time
+
+
+@pytest.mark.parametrize(("burst_seconds", "taken"), [(1.0, range(20, 24)), (0.1, range(2, 5))])
+def test_the_sandboxs_rate_limit_is_a_token_bucket_of_a_burst(
+    reo_sandbox: ReoSandbox, burst_seconds: float, taken: range
+) -> None:
+    """A bucket of a second's tokens (full at the start) takes a second's worth at once, then
+    answers 429 with ``Retry-After: 1``; the default of 0.1 s takes a tenth."""
+    reo_sandbox.faults.update(rate_limit=20, rate_limit_burst_seconds=burst_seconds)
+    headers = {"X-API-KEY": reo_sandbox.api_key}
+    with httpx.Client(base_url=reo_sandbox.url, headers=headers) as http:
+        answers = [
+            http.post("/api/product/usage", json={"payload": _payload(n)}) for n in range(30)
+        ]
+    assert sum(a.status_code == 200 for a in answers) in taken
+    refused = [a for a in answers if a.status_code != 200]
+    assert refused and {(a.status_code, a.headers["Retry-After"]) for a in refused} == {(429, "1")}
+
+
+def test_a_token_bucket_of_a_seconds_burst_gets_every_event_once(reo_sandbox: ReoSandbox) -> None:
+    """Over loopback, 10 ms away, a bucket of a second's tokens at 200/s: every event arrives
+    once (the share of 429s is the bench's and the simulated pace test's to measure)."""
+    reo_sandbox.faults.update(latency_ms=10, rate_limit=200, rate_limit_burst_seconds=1.0)
+    with _client(reo_sandbox, max_concurrency=64, retry=RetryPolicy(attempts=20)) as client:
+        results = _send_all(client, 800)
+    assert all(r.delivered for r in results) and len(results) == 800
+    assert len(reo_sandbox.counts()) == 800 and set(reo_sandbox.counts().values()) == {1}
+    assert reo_sandbox.throttled > 0  # the bucket did refuse

@@ -79,7 +79,7 @@ _WINDOWED = f"""windowed AS (
     SELECT r.app_id, r.user_key, r.report_date,
     {
     ", ".join(
-        f"sum(r.revenue) OVER (PARTITION BY r.app_id, r.user_key ORDER BY r.report_date "
+        f"sum(r.revenue) OVER ({_RANGE} "
         f"RANGE BETWEEN INTERVAL {days - 1} DAYS PRECEDING AND CURRENT ROW) AS {name}"
         for name, days in WINDOWS.items()
     )

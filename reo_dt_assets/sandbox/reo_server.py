@@ -135,6 +135,7 @@ class ReoSandbox(LoopbackService):
         self.throttled = 0  # answered 429, by the rate limit or the throttle fault
         self._tokens = 0.0
         self._tokens_at = time.monotonic()
+        self._bucket = (0.0, 0.0)  # the (rate, burst) the tokens are of
         self.dropped_event_ids: list[str] = []
         self._lock = threading.Lock()
         self._server = QuietServer((host, port), _handler_for(self))
@@ -147,6 +148,8 @@ class ReoSandbox(LoopbackService):
         with self._lock:
             now = time.monotonic()
             burst = max(1.0, rate * self.faults.rate_limit_burst_seconds)
+            if self._bucket != (rate, burst):  # a limit set now starts full, as an idle one is
+                self._bucket, self._tokens = (rate, burst), burst
             self._tokens = min(burst, self._tokens + (now - self._tokens_at) * rate)
             self._tokens_at = now
             if self._tokens >= 1.0:

@@ -59,6 +59,9 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     assert len(evaluations) == 12 * len(keys)  # 1 + 7 + 4 checks per partition
     assert all(getattr(e, "passed", False) for e in evaluations)
 
+    with dg.DagsterInstance.get() as instance:
+        rollups = rolled_up_by_the_sensor(instance, days)  # each day once
+    deployment.wait_for_run_processes()  # the sensor's rollups hold the file while they run
     with duckdb.connect(str(deployment.data / "reo_dt.duckdb"), read_only=True) as conn:
         assert_users_are_the_ground_truth(conn, deployment.dt, APPS, days)
         expected_events = conn.execute(
@@ -69,7 +72,6 @@ def test_backfill_through_the_webserver(deployment: Deployment) -> None:
     assert set(counts.values()) == {1}  # every event received exactly once
 
     with dg.DagsterInstance.get() as instance:
-        rollups = rolled_up_by_the_sensor(instance, days)  # each day once
         daily = instance.get_materialized_partitions(dg.AssetKey("daily_revenue"))
         assert {str(day) for day in days} <= daily
         report = instance.get_latest_materialization_event(dg.AssetKey("revenue_report"))

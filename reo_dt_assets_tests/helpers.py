@@ -21,7 +21,7 @@ import pytest
 from reo_dt_assets import settings
 from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.migrations import file_store, migrate_duckdb_file
-from reo_dt_assets.reo.ledger import DeliveryLedger
+from reo_dt_assets.reo.ledger import DeliveryLedger, RunKey
 from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.sandbox.dt_server import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, DTSandbox
 from reo_dt_assets.sandbox.reo_server import SANDBOX_API_KEY
@@ -157,9 +157,12 @@ def step_failure(result: dg.ExecuteInProcessResult) -> tuple[str | None, str]:
     return failure.step_key, str(failure.event_specific_data)
 
 
-def file_ledger(path: Path) -> DeliveryLedger:
+def file_ledger(
+    path: Path, run: RunKey | None = None, journal: Path | None = None
+) -> DeliveryLedger:
     """The delivery ledger in the DuckDB file ``path``, a fresh connection per transaction,
-    migrated first as production's connections are."""
+    migrated first as production's connections are (``run``: its run row; ``journal``: its
+    journals' folder)."""
 
     @contextmanager
     def connect() -> Iterator[duckdb.DuckDBPyConnection]:
@@ -167,7 +170,7 @@ def file_ledger(path: Path) -> DeliveryLedger:
             migrate_duckdb_file(conn, file_store(path))
             yield conn
 
-    return DeliveryLedger(connect)
+    return DeliveryLedger(connect, run, journal)
 
 
 def assert_users_are_the_ground_truth(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -101,3 +103,62 @@ def test_a_ledger_of_an_earlier_release_gains_the_kind_column(tmp_path: Path) ->
     ledger.register(DAY, "1", [_event(1)], rejected={})
     kinds = {event.event_id: event.kind for event in ledger.partition_events(DAY, "1")}
     assert kinds == {"e0": "usage", "e1": "usage"}
+
+
+# A run that journals three results and dies without closing anything (the kernel drops its
+# lock on the journal): the first result went into the ledger, the other two only journaled.
+DYING_RUN = """
+import datetime as dt, os, sys
+from pathlib import Path
+from reo_dt_assets.reo.ledger import RunKey
+from reo_dt_assets.reo.sender import SendResult
+from reo_dt_assets_tests.helpers import file_ledger
+from reo_dt_assets_tests.test_ledger import _event
+path, journal = Path(sys.argv[1]), Path(sys.argv[2])
+ledger = file_ledger(path, RunKey("dying", dt.date(2026, 11, 20), "1"), journal)
+ledger.start_run()
+ledger.register(dt.date(2026, 11, 20), "1", [_event(1), _event(2), _event(3)], rejected={})
+ledger.record([SendResult("e1", True, 1, 200, None)])  # the first batch is folded at once
+ledger.record([SendResult("e2", True, 1, 200, None), SendResult("e3", False, 2, 503, "HTTP 503")])
+os._exit(0)
+"""
+
+
+def _run_counts(path: Path) -> tuple[int, int]:
+    with duckdb.connect(str(path)) as conn:
+        [counts] = conn.execute(
+            "SELECT delivered_now, failed FROM reo_delivery_runs WHERE run_id = 'dying'"
+        ).fetchall()
+    return counts
+
+
+def test_a_dead_runs_journal_is_folded_into_the_ledger_once(tmp_path: Path) -> None:
+    path, journal = tmp_path / "ledger.duckdb", tmp_path / "journal"
+    subprocess.run([sys.executable, "-c", DYING_RUN, path, journal], check=True)
+    assert _rows(path)["e2"][0] == "pending" and _run_counts(path) == (1, 0)
+    [left] = journal.glob("*.jsonl")
+    kept = left.read_bytes()
+    with left.open("ab") as file:  # a line the death cut short
+        file.write(b'["e9", tr')
+    assert file_ledger(path, journal=journal).recover() == 2
+    rows = _rows(path)
+    assert rows["e2"] == ("delivered", 1, 200, None, 1.0, True)
+    assert rows["e3"] == ("failed", 2, 503, "HTTP 503", 1.0, False)
+    assert _run_counts(path) == (2, 1)  # the dead run's row counts what its journal held
+    assert not list(journal.glob("*.jsonl"))
+    # Killed after folding and before deleting: folding again changes nothing.
+    left.write_bytes(kept)
+    assert file_ledger(path, journal=journal).recover() == 2
+    assert _rows(path) == rows and _run_counts(path) == (2, 1)
+
+
+def test_a_live_runs_journal_is_left_alone(tmp_path: Path) -> None:
+    path, journal = tmp_path / "ledger.duckdb", tmp_path / "journal"
+    ledger = file_ledger(path, journal=journal)
+    ledger.register(DAY, "1", [_event(1), _event(2)], rejected={})
+    ledger.record([SendResult("e1", True, 1, 200, None)])
+    ledger.record([SendResult("e2", True, 1, 200, None)])  # journaled, not yet folded
+    assert file_ledger(path, journal=journal).recover() == 0
+    assert _rows(path)["e2"][0] == "pending"
+    ledger.close()
+    assert _rows(path)["e2"][0] == "delivered" and not list(journal.glob("*.jsonl"))

@@ -16,6 +16,7 @@ import pytest
 from reo_dt_assets.components.results import NOT_RETRYABLE
 from reo_dt_assets.reo.client import MAX_UNRECORDED
 from reo_dt_assets.reo.events import build_events
+from reo_dt_assets.reo.journal import orphans
 from reo_dt_assets.reo.ledger import payload_json
 from reo_dt_assets.reo.payload import payload_problems
 from reo_dt_assets.revenue.store import event_users
@@ -244,24 +245,41 @@ def test_sigkill_mid_delivery_loses_nothing(tmp_path: Path, ceiling: int) -> Non
         [killed] = _run_log(tmp_path)
         assert (killed["outcome"], killed["finished_at"]) == ("running", None)
         assert killed["delivered_now"] == len(confirmed) and killed["failed"] == 0
+        # Confirmed since the last fold: in the killed run's journal, not yet in the ledger.
+        journaled = _journaled(tmp_path)
+        assert journaled and not journaled & confirmed
+        recorded = confirmed | journaled
         reo.faults.latency_ms = 0
         result = _deliver(dt_sandbox, reo, tmp_path)
         assert result.success
         counts = reo.counts()
         assert len(counts) == len(users)  # every event arrived
         duplicated = {event for event, n in counts.items() if n > 1}
-        assert not duplicated & confirmed  # a confirmed event is never sent again
-        # Received but not yet recorded at the kill: in flight or in the last hand-back.
+        assert not duplicated & recorded  # a confirmed event is never sent again
+        # Received but not yet journaled at the kill: in flight or in the last hand-back.
         assert len(duplicated) <= MAX_UNRECORDED
         assert set(_ledger(tmp_path).values()) == {"delivered"}
+        assert not _journaled(tmp_path)  # folded into the ledger, and deleted
         meta = _meta(result)
-        assert meta["already_delivered"] == len(confirmed)
-        rerun = _run_log(tmp_path)[-1]
+        assert meta["already_delivered"] == len(recorded)
+        killed, rerun = _run_log(tmp_path)
+        assert killed["delivered_now"] == len(recorded)  # the killed run's confirmations
         assert (rerun["delivered_before"], rerun["delivered_now"]) == (
-            len(confirmed),
-            len(users) - len(confirmed),
+            len(recorded),
+            len(users) - len(recorded),
         )
-        print(json.dumps({"confirmed_at_kill": len(confirmed), "resent": len(duplicated)}))
+        figures = {"in_ledger": len(confirmed), "journaled": len(journaled)}
+        print(json.dumps({**figures, "resent": len(duplicated)}))
+
+
+def _journaled(data_dir: Path) -> set[str]:
+    """The events a dead run's journal holds as delivered."""
+    return {
+        timed.result.event_id
+        for orphan in orphans(data_dir / "reo_dt.journal")
+        for timed in orphan.results
+        if timed.result.delivered
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from reo_dt_assets.progress import peak_rss_mib
 from reo_dt_assets.reo.corrections import correction_chunks
 from reo_dt_assets.reo.delivery import deliver
 from reo_dt_assets.reo.events import build_events, read_directory
-from reo_dt_assets.reo.ledger import DeliveryLedger, RunKey
+from reo_dt_assets.reo.ledger import RunKey
 from reo_dt_assets.reo.verdicts import events_verdicts
 from reo_dt_assets.revenue.store import (
     event_user_chunks,
@@ -84,7 +84,7 @@ def build_usage_events(
         app = d.catalog.app(app_id)
         mode = "dry_run" if config.dry_run else "delivery"
         run = RunKey(context.run.run_id, date, app_id, mode)
-        ledger = DeliveryLedger(duckdb.get_ledger_connection, run)
+        ledger = duckdb.ledger(run)
         with duckdb.get_connection() as conn:
             if not partition_loaded(conn, date, app_id):
                 raise dg.Failure(
@@ -231,7 +231,7 @@ def build_usage_events(
         the table they were built from."""
         duckdb: WarehouseResource = getattr(context.resources, duckdb_key)
         date, app_id = w.report_of(context.partition_key)
-        events = DeliveryLedger(duckdb.get_ledger_connection).partition_events(date, app_id)
+        events = duckdb.ledger().partition_events(date, app_id)
         with duckdb.get_connection() as conn:
             users, revenue = user_id_totals(conn, date, app_id)
         reo: ReoResource = getattr(context.resources, reo_key)

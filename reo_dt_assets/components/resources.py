@@ -28,6 +28,7 @@ from reo_dt_assets.digital_turbine.client import DigitalTurbineClient
 from reo_dt_assets.migrations import file_store, migrate_duckdb_file
 from reo_dt_assets.reo.client import ReoClient
 from reo_dt_assets.reo.corrections import Thresholds
+from reo_dt_assets.reo.ledger import DeliveryLedger, RunKey
 from reo_dt_assets.retry import RetryPolicy
 from reo_dt_assets.schema import Table
 from reo_dt_assets.transactions import configure_file_connection
@@ -300,6 +301,13 @@ class WarehouseResource(DuckDBResource):
             return
         with lake_connection(lake, ledger=True) as conn:
             yield conn
+
+    def ledger(self, run: RunKey | None = None) -> DeliveryLedger:
+        """The delivery ledger, its runs' journals in ``<database file stem>.journal`` beside
+        the DuckDB file (on a DuckLake catalog too: they are this machine's)."""
+        database = Path(self.database)
+        journal = database.with_name(f"{database.stem}.journal")
+        return DeliveryLedger(self.get_ledger_connection, run, journal)
 
     def table_name(self, table: Table) -> str:
         """``dagster/table_name``: ``<database file stem>.main.<table>``, or its name beside the

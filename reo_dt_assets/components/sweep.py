@@ -17,7 +17,7 @@ from reo_dt_assets.components.executor import executor
 from reo_dt_assets.components.resources import ReoResource, WarehouseResource
 from reo_dt_assets.components.wiring import REO_DELIVERY, Wiring
 from reo_dt_assets.reo.delivery import redeliver
-from reo_dt_assets.reo.ledger import DeliveryLedger, RunKey
+from reo_dt_assets.reo.ledger import RunKey
 
 
 def build_sweep(
@@ -39,7 +39,9 @@ def build_sweep(
         today = dt.datetime.now(dt.UTC).date()
         before = today - dt.timedelta(days=max(pull_ages()))
         apps = set(w.catalog.app_ids)
-        found = DeliveryLedger(duckdb.get_ledger_connection).undelivered_partitions(before)
+        ledger = duckdb.ledger()
+        ledger.recover()  # what killed runs confirmed is not swept again
+        found = ledger.undelivered_partitions(before)
         due = [p for p in found if p.app_id in apps]
         if not due:
             context.log.info(f"Nothing to sweep: every event of the days before {before} is done")
@@ -49,7 +51,7 @@ def build_sweep(
             for partition in due:
                 run = RunKey(context.run.run_id, partition.date, partition.app_id, "sweep")
                 outcome = redeliver(
-                    DeliveryLedger(duckdb.get_ledger_connection, run),
+                    duckdb.ledger(run),
                     client,
                     date=partition.date,
                     app_id=partition.app_id,

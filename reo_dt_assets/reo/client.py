@@ -307,9 +307,11 @@ class ReoClient:
         *,
         max_unrecorded: int = MAX_UNRECORDED,
         on_progress: Callable[[Snapshot], None] | None = None,
+        hand_back_seconds: float = 0.2,
     ) -> Snapshot:
         """Send every event; ``on_results`` gets every event's result, in this thread, and
-        ``on_progress`` the pace after each batch; return the pace at the end.
+        ``on_progress`` the pace after each batch (handed back every ``hand_back_seconds``, or
+        sooner under load); return the pace at the end.
 
         At most ``max_unrecorded`` events are in flight or handed to ``on_results`` that has
         not returned yet. When the answers stop the delivery (a refused key, the same rejection
@@ -323,6 +325,7 @@ class ReoClient:
             max_concurrency=self.max_concurrency,
             retry=self._retry,
             max_unrecorded=max_unrecorded,
+            hand_back_seconds=hand_back_seconds,
             max_rate=self.max_requests_per_second,
             health=Health(self.outage_limit_seconds, *self._probe_seconds),
         )

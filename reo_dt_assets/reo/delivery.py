@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +79,7 @@ def deliver(
     progress lines an ETA."""
     outcome = DeliveryOutcome()
     pending_note = None if client else DRY_RUN_NOTE
+    recover(ledger, log)
 
     def to_send() -> Iterator[tuple[str, dict[str, Any]]]:
         for chunk in chunks:
@@ -124,6 +126,7 @@ def redeliver(
     payloads the ledger stored (DT no longer serves the day, and nothing is rebuilt), within the
     same pace and the same exactly-once rules as a delivery."""
     outcome = DeliveryOutcome(to_send=expected)
+    recover(ledger, log)
 
     def work() -> None:
         ledger.count_events(expected)
@@ -131,6 +134,12 @@ def redeliver(
         _send(events, ledger, client, outcome, date, app_id, log, expected)
 
     return _in_run(ledger, outcome, work)
+
+
+def recover(ledger: DeliveryLedger, log: logging.Logger) -> None:
+    """Fold killed runs' journals into the ledger before it is read (``DeliveryLedger.recover``)."""
+    if recovered := ledger.recover():
+        log.info(f"{recovered} send results a killed run journaled are now in the ledger")
 
 
 def _in_run(
@@ -180,10 +189,20 @@ def _send(
         )
 
     try:
-        outcome.pace = client.send_all(events, on_results, on_progress=on_progress)
+        outcome.pace = client.send_all(
+            events,
+            on_results,
+            on_progress=on_progress,
+            hand_back_seconds=ledger.hand_back_seconds,
+        )
     except ReoStoppedError as error:
         outcome.stopped, outcome.stop_retryable = str(error), error.retryable
         outcome.pace = error.pace
+    except BaseException:
+        with suppress(Exception):  # confirmations go into the ledger, or stay journaled
+            ledger.close()
+        raise
+    ledger.close()
     counts = ledger.status_counts(date, app_id)
     outcome.sent_now = tally[True]
     outcome.seconds = time.monotonic() - started

@@ -4,14 +4,18 @@ The table is in the DuckDB file, or, beside a DuckLake catalog, in PostgreSQL (w
 index on ``event_id`` and row locks keep concurrent runs of other partitions apart); the
 connections ``connect`` gives decide which (``reo_dt_assets.warehouse``).
 
-An event is marked delivered only after Reo.Dev confirmed it. Results are written as the
-sender hands them back (every 0.2 s, or sooner under load), each batch in its own short
-transaction on a fresh connection: the DuckDB file has one writer at a time and other
-partitions wait for it, and opening it costs ~25 ms of CPU, so writing per event would not do.
-A crash loses the confirmations not yet written (the sender caps them, with the requests in
-flight, at ``client.MAX_UNRECORDED``): those events are still pending and are sent again by the
-next run, the one case besides a connection dropped after Reo.Dev read the request where
-Reo.Dev sees an ``event_id`` twice.
+An event is marked delivered only after Reo.Dev confirmed it. Given a journal folder, the
+results the sender hands back (every 50 ms) go first to the run's journal (``reo.journal``),
+and into the ledger about once a second, each time in one short transaction on a fresh
+connection: the DuckDB file has one writer at a time and other partitions wait for it, and
+opening it costs ~25 ms of CPU, so writing each hand-back there would not do. The next delivery
+or sweep folds a killed run's journal into the ledger before reading it (``recover``). A crash
+loses only the confirmations not yet journaled (the sender caps them, with the requests in
+flight, at ``client.MAX_UNRECORDED``): those events are still pending and are sent again, the
+one case besides a connection dropped after Reo.Dev read the request where Reo.Dev sees an
+``event_id`` twice. A result goes into the ledger once: a failure only over an older row, so a
+journal folded twice (killed between the fold and its truncation) changes nothing the second
+time.
 
 Releases before integer event ids keyed events by 32 hex digits of the same digest; a
 migration rewrote such keys to today's ids (``migrations.RewriteLegacyEventIds``), so an event
@@ -33,15 +37,18 @@ import hashlib
 import itertools
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from reo_dt_assets.reo.events import BuiltEvent
+from reo_dt_assets.reo.journal import FOLD_SECONDS, HAND_BACK_SECONDS, Journal, Timed, orphans
 from reo_dt_assets.reo.sender import SendResult, Snapshot
 from reo_dt_assets.schema import DELIVERIES, DELIVERY_RUNS
 from reo_dt_assets.transactions import staged_transaction, transaction
@@ -106,11 +113,56 @@ class RunKey:
     def params(self) -> dict[str, Any]:
         return {"run": self.run_id, "date": self.date, "app": self.app_id}
 
+    def header(self) -> dict[str, str]:
+        """The key as a journal keeps it."""
+        return {
+            "run_id": self.run_id,
+            "date": self.date.isoformat(),
+            "app_id": self.app_id,
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_header(cls, header: dict[str, Any] | None) -> RunKey | None:
+        if not header:
+            return None
+        return cls(
+            header["run_id"],
+            dt.date.fromisoformat(header["date"]),
+            header["app_id"],
+            header["mode"],
+        )
+
 
 class DeliveryLedger:
-    def __init__(self, connect: Connect, run: RunKey | None = None) -> None:
+    """The ledger's reads and writes; ``journal``: the folder of the runs' journals (without
+    one, each batch of results is written straight into the ledger)."""
+
+    def __init__(
+        self, connect: Connect, run: RunKey | None = None, journal: Path | None = None
+    ) -> None:
         self._connect = connect
         self._run = run
+        self._journal_folder = journal
+        self._journal: Journal | None = None
+        self._folded_at = 0.0
+
+    @property
+    def hand_back_seconds(self) -> float:
+        """How often the sender should hand results back: what a record costs allows."""
+        return HAND_BACK_SECONDS if self._journal_folder else 0.2
+
+    def recover(self) -> int:
+        """Fold the journals killed runs left into the ledger; return how many results they
+        held."""
+        if self._journal_folder is None:
+            return 0
+        recovered = 0
+        for orphan in orphans(self._journal_folder):
+            self._write_results(RunKey.from_header(orphan.run), orphan.results)
+            orphan.delete()
+            recovered += len(orphan.results)
+        return recovered
 
     def start_run(self) -> None:
         """The run's row, with nothing counted yet (a step retried within its run starts it
@@ -172,10 +224,12 @@ class DeliveryLedger:
             },
         )
 
-    def _count(self, conn: duckdb.DuckDBPyConnection, **counts: int | str | None) -> None:
-        """Move the run's counts by ``counts`` (``first_error``: kept if one is there), in the
+    @staticmethod
+    def _count(
+        conn: duckdb.DuckDBPyConnection, run: RunKey | None, **counts: int | str | None
+    ) -> None:
+        """Move ``run``'s counts by ``counts`` (``first_error``: kept if one is there), in the
         caller's transaction."""
-        run = self._run
         if run is None:
             return
         error = counts.pop("first_error", None)
@@ -258,6 +312,7 @@ class DeliveryLedger:
             unsent = len([e for e in built if e.event_id not in delivered | rejected.keys()])
             self._count(
                 conn,
+                self._run,
                 events=len(built),
                 delivered_before=len(delivered),
                 rejected=len(rejected),
@@ -284,17 +339,56 @@ class DeliveryLedger:
             )
 
     def record(self, results: list[SendResult], pace: Snapshot | None = None) -> None:
-        """Write a batch of send results in one transaction, with the run's counts (and the
-        ``pace`` so far)."""
+        """Record a batch of send results, with the run's counts (and the ``pace`` so far): in
+        the journal, folded into the ledger once ``FOLD_SECONDS`` passed, or straight into the
+        ledger in one transaction."""
         if not results:
             return
+        if self._journal_folder is None:
+            now = _now()
+            self._write_results(self._run, [Timed(r, now) for r in results], pace)
+            return
+        if self._journal is None:
+            self._journal = Journal(self._journal_folder, self._run and self._run.header())
+        self._journal.append(results)
+        if time.monotonic() - self._folded_at >= FOLD_SECONDS:
+            self.flush(pace)
+
+    def flush(self, pace: Snapshot | None = None) -> None:
+        """Fold what the journal holds into the ledger."""
+        journal = self._journal
+        self._folded_at = time.monotonic()
+        if journal is None or not journal.pending:
+            return
+        self._write_results(self._run, journal.pending, pace)
+        journal.folded()
+
+    def close(self) -> None:
+        """Fold the journal and delete it; if the fold fails, the journal stays for ``recover``
+        (the error is raised)."""
+        journal = self._journal
+        if journal is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._journal = None
+            if journal.pending:
+                journal.release()
+            else:
+                journal.close()
+
+    def _write_results(
+        self, run: RunKey | None, results: list[Timed], pace: Snapshot | None = None
+    ) -> None:
         staged = pl.DataFrame(
             {
-                "event_id": [r.event_id for r in results],
-                "status": ["delivered" if r.delivered else "failed" for r in results],
-                "attempts": [r.attempts for r in results],
-                "http_status": [r.http_status for r in results],
-                "error": [r.error for r in results],
+                "event_id": [t.result.event_id for t in results],
+                "status": ["delivered" if t.result.delivered else "failed" for t in results],
+                "attempts": [t.result.attempts for t in results],
+                "http_status": [t.result.http_status for t in results],
+                "error": [t.result.error for t in results],
+                "at": [t.at for t in results],
             },
             schema={
                 "event_id": pl.String,
@@ -302,28 +396,39 @@ class DeliveryLedger:
                 "attempts": pl.Int32,
                 "http_status": pl.Int32,
                 "error": pl.String,
+                "at": pl.Datetime("us"),
             },
         )
-        delivered = sum(r.delivered for r in results)
-        first_error = next((r.error for r in results if not r.delivered and r.error), None)
+        changes = (
+            "l.event_id = r.event_id AND l.status <> 'delivered' "
+            "AND (r.status = 'delivered' OR l.updated_at < r.at)"
+        )
+        first_error = next(
+            (t.result.error for t in results if not t.result.delivered and t.result.error), None
+        )
         with self._connect() as conn, staged_transaction(conn, "staged_results", staged):
+            [(delivered, failed)] = conn.execute(
+                "SELECT count(*) FILTER (WHERE r.status = 'delivered'), "
+                "count(*) FILTER (WHERE r.status = 'failed') "
+                f"FROM staged_results r JOIN {DELIVERIES.name} l ON {changes}"
+            ).fetchall()
             conn.execute(
                 f"""UPDATE {DELIVERIES.name} AS l SET status = r.status,
                     attempts = l.attempts + r.attempts, last_http_status = r.http_status,
-                    last_error = r.error, updated_at = $now,
-                    delivered_at = CASE WHEN r.status = 'delivered' THEN $now END
+                    last_error = r.error, updated_at = r.at,
+                    delivered_at = CASE WHEN r.status = 'delivered' THEN r.at END
                 FROM staged_results r
-                WHERE l.event_id = r.event_id AND l.status <> 'delivered'""",
-                {"now": _now()},
+                WHERE {changes}"""
             )
             self._count(
                 conn,
-                delivered_now=delivered,
-                failed=len(results) - delivered,
+                run,
+                delivered_now=int(delivered),
+                failed=int(failed),
                 first_error=first_error,
             )
-            if pace is not None and self._run is not None:
-                self._count_pace(conn, self._run, pace)
+            if pace is not None and run is not None:
+                self._count_pace(conn, run, pace)
 
     def partition_events(
         self, date: dt.date, app_id: str, chunk: int = 20_000
@@ -386,7 +491,7 @@ class DeliveryLedger:
     def count_events(self, events: int) -> None:
         """Count ``events`` (the sweep's, which registers none) in the run's row."""
         with self._connect() as conn, transaction(conn):
-            self._count(conn, events=events)
+            self._count(conn, self._run, events=events)
 
     def status_counts(self, date: dt.date, app_id: str) -> dict[str, int]:
         rows = self._partition_query("SELECT status, count(*)", date, app_id, "GROUP BY status")

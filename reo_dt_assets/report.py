@@ -40,6 +40,7 @@ class PartitionFigures:
     requests: int = 0
     throttled: int = 0  # requests answered 429
     delivery_seconds: float = 0.0
+    arpdau_usd: float | None = None  # revenue per user of the day (daily_revenue; None: no user)
 
 
 def _tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
@@ -67,7 +68,7 @@ def read_partitions(
         SELECT report_date, app_id, users, revenue_usd, unattributed_revenue_usd,
                events_delivered, coalesce(revenue_restated_usd, 0), revenue_restated_pct,
                events, coalesce(events_rejected, 0), coalesce(delivery_requests, 0),
-               coalesce(delivery_throttled, 0), coalesce(delivery_seconds, 0)
+               coalesce(delivery_throttled, 0), coalesce(delivery_seconds, 0), arpdau_usd
         FROM {DAILY_REVENUE.name}
         WHERE loaded AND report_date BETWEEN $first AND $last
         ORDER BY report_date, app_id
@@ -89,6 +90,7 @@ def read_partitions(
             int(requests),
             int(throttled),
             float(seconds),
+            None if arpdau is None else float(arpdau),
         )
         for (
             day,
@@ -104,6 +106,7 @@ def read_partitions(
             requests,
             throttled,
             seconds,
+            arpdau,
         ) in rows
     ]
 
@@ -179,6 +182,7 @@ def render(
                 html.escape(f.app_id),
                 f"{f.users:,}",
                 _usd(f.revenue_usd),
+                "-" if f.arpdau_usd is None else f"{f.arpdau_usd:,.4f}",
                 _usd(f.unattributed_revenue_usd),
                 _restated(f),
                 f"{f.events_delivered:,}",
@@ -192,6 +196,7 @@ def render(
             "",
             f"{sum(f.users for f in figures):,}",
             _usd(sum(f.revenue_usd for f in figures)),
+            "",
             _usd(sum(f.unattributed_revenue_usd for f in figures)),
             f"{sum(f.restated_usd for f in figures):+,.2f}",
             f"{sum(f.events_delivered for f in figures):,}",
@@ -362,10 +367,11 @@ ul.legend {{ list-style: none; padding: 0; margin: 4px 0 0; font-size: 12px; }}
 <p class="note">From {source}, written {written}. Revenue is that of users (user_revenue);
 unattributed is revenue DT could not tie to a user; restated is how much DT moved the day's
 whole revenue since it was first loaded (revenue_restatements); events are those Reo.Dev
-confirmed, by report day. USD, rounded to the cent (exact values in DuckDB).</p>
+confirmed, by report day; ARPDAU is the revenue per user of the day (daily_revenue), to a
+hundredth of a cent. USD, rounded to the cent (exact values in DuckDB).</p>
 {charts}
 <table>
-<thead><tr><th>day</th><th>app</th><th>users</th><th>revenue USD</th>
+<thead><tr><th>day</th><th>app</th><th>users</th><th>revenue USD</th><th>ARPDAU USD</th>
 <th>unattributed USD</th><th>restated USD</th><th>events delivered</th></tr></thead>
 <tbody>
 {rows}

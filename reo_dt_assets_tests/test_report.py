@@ -121,16 +121,16 @@ def test_render_shows_each_app_and_day_with_totals_on_one_scale() -> None:
     day1, day3 = dt.date(2026, 11, 18), dt.date(2026, 11, 20)
     figures = [
         PartitionFigures(day1, "a<1>", 10, 4.0, 0.5, 7, restated_usd=0.4, restated_pct=11.111),
-        PartitionFigures(day1, "b", 1_200, 1_234.567, 0.0, 1_000),
+        PartitionFigures(day1, "b", 1_200, 1_234.567, 0.0, 1_000, arpdau_usd=1.028806),
         PartitionFigures(day3, "b", 5, 617.2835, 1.25, 3, restated_usd=-2.0, restated_pct=None),
     ]
     page = _rendered(figures, day1, day3)
     assert page.rows == [
-        ["2026-11-18", "a<1>", "10", "4.00", "0.50", "+0.40 (+11.1%)", "7"],
-        ["2026-11-18", "b", "1,200", "1,234.57", "0.00", "0.00", "1,000"],
-        ["2026-11-20", "b", "5", "617.28", "1.25", "-2.00", "3"],
+        ["2026-11-18", "a<1>", "10", "4.00", "-", "0.50", "+0.40 (+11.1%)", "7"],
+        ["2026-11-18", "b", "1,200", "1,234.57", "1.0288", "0.00", "0.00", "1,000"],
+        ["2026-11-20", "b", "5", "617.28", "-", "1.25", "-2.00", "3"],
     ]
-    assert page.total == ["total", "", "1,215", "1,855.85", "1.75", "-1.60", "1,010"]
+    assert page.total == ["total", "", "1,215", "1,855.85", "", "1.75", "-1.60", "1,010"]
     assert page.captions == [
         "App a<1>: revenue of its users, USD",
         "App b: revenue of its users, USD",
@@ -153,7 +153,7 @@ def test_render_says_when_nothing_was_loaded() -> None:
     day = dt.date(2026, 11, 20)
     page = _rendered([], day, day)
     assert page.rows == [] and page.charts == []
-    assert page.total == ["total", "", "0", "0.00", "0.00", "+0.00", "0"]
+    assert page.total == ["total", "", "0", "0.00", "", "0.00", "+0.00", "0"]
 
 
 @pytest.mark.slow
@@ -220,6 +220,7 @@ def test_report_shows_duckdb_sums_in_date_order(
             APP,
             f"{users[day]:,}",
             f"{revenue[day]:,.2f}",
+            f"{revenue[day] / users[day]:,.4f}",  # ARPDAU
             f"{unattributed[day]:,.2f}",
             "0.00",  # loaded once: not restated
             f"{delivered[day]:,}",
@@ -231,6 +232,7 @@ def test_report_shows_duckdb_sums_in_date_order(
         "",
         f"{sum(users.values()):,}",
         f"{sum(revenue.values()):,.2f}",
+        "",
         f"{sum(unattributed.values()):,.2f}",
         "+0.00",
         f"{sum(delivered.values()):,}",

@@ -5,6 +5,8 @@ and the sweep of an old partition from the ledger's stored payloads, with no DT 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,55 @@ def test_a_stopped_run_counts_its_events_failed_and_the_sweep_sends_them_without
     requests = reo_sandbox.requests
     assert _sweep(dt_sandbox, reo_sandbox, tmp_path).success  # nothing left: nothing sent
     assert reo_sandbox.requests == requests and len(_runs(tmp_path)) == 2
+
+
+# A delivery killed after Reo.Dev confirmed some events, before its journal went into the ledger.
+KILLED_JOURNAL = """
+import os, sys
+from pathlib import Path
+from reo_dt_assets.reo.journal import Journal
+from reo_dt_assets.reo.sender import SendResult
+folder, run_id, date, app, *confirmed = sys.argv[1:]
+journal = Journal(Path(folder), {"run_id": run_id, "date": date, "app_id": app, "mode": "delivery"})
+journal.append([SendResult(event_id, True, 1, 200, None) for event_id in confirmed])
+os._exit(0)
+"""
+
+
+def test_the_sweep_folds_a_killed_runs_journal_first_and_sends_nothing_it_confirmed(
+    dt_sandbox: DTSandbox, reo_sandbox: ReoSandbox, tmp_path: Path
+) -> None:
+    _load(dt_sandbox, tmp_path)
+    reo_sandbox.faults.update(error_rate=1.0)
+    assert not _deliver(dt_sandbox, reo_sandbox, tmp_path, outage_limit_seconds=0.5).success
+    [run] = _runs(tmp_path)
+    failed = [
+        row["event_id"] for row in _query(tmp_path, "SELECT event_id FROM reo_event_deliveries")
+    ]
+    confirmed = failed[::2]
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            KILLED_JOURNAL,
+            str(tmp_path / "reo_dt.journal"),
+            run["run_id"],
+            str(DAY),
+            APP,
+            *confirmed,
+        ],
+        check=True,
+    )
+    reo_sandbox.faults.update(error_rate=0.0)
+    reo_sandbox.received.clear()
+    assert _sweep(dt_sandbox, reo_sandbox, tmp_path).success
+    assert set(reo_sandbox.counts()) == set(failed) - set(confirmed)  # each once, none confirmed
+    assert len(reo_sandbox.received) == len(failed) - len(confirmed)
+    assert _statuses(tmp_path) == {"delivered": len(failed)}
+    killed, sweep = _runs(tmp_path)
+    assert killed["delivered_now"] == len(confirmed)  # the killed run's row counts its journal
+    assert (sweep["events"], sweep["delivered_now"]) == (len(failed) - len(confirmed),) * 2
+    assert not list((tmp_path / "reo_dt.journal").glob("*"))
 
 
 def test_the_sweep_leaves_a_dry_run_alone(

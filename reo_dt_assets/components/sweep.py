@@ -16,7 +16,7 @@ import dagster as dg
 from reo_dt_assets.components.executor import executor
 from reo_dt_assets.components.resources import ReoResource, WarehouseResource
 from reo_dt_assets.components.wiring import REO_DELIVERY, Wiring
-from reo_dt_assets.reo.delivery import redeliver
+from reo_dt_assets.reo.delivery import recover, redeliver
 from reo_dt_assets.reo.ledger import RunKey
 
 
@@ -40,7 +40,7 @@ def build_sweep(
         before = today - dt.timedelta(days=max(pull_ages()))
         apps = set(w.catalog.app_ids)
         ledger = duckdb.ledger()
-        ledger.recover()  # what killed runs confirmed is not swept again
+        recover(ledger, context.log)  # what killed runs confirmed is not swept again
         found = ledger.undelivered_partitions(before)
         due = [p for p in found if p.app_id in apps]
         if not due:

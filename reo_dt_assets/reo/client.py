@@ -37,7 +37,15 @@ from urllib.parse import urlsplit
 
 from reo_dt_assets import settings
 from reo_dt_assets.reo.payload import request_body
-from reo_dt_assets.reo.sender import Health, Sender, SendResult, Snapshot, Stop, StopKind
+from reo_dt_assets.reo.sender import (
+    HAND_BACK_SECONDS,
+    Health,
+    Sender,
+    SendResult,
+    Snapshot,
+    Stop,
+    StopKind,
+)
 from reo_dt_assets.retry import Outcome, RetryPolicy, Verdict, parse_retry_after
 from reo_dt_assets.settings import REO_API_KEY, REO_EVENT_ID_TYPE, REO_INGEST_BASE_URL
 
@@ -307,7 +315,7 @@ class ReoClient:
         *,
         max_unrecorded: int = MAX_UNRECORDED,
         on_progress: Callable[[Snapshot], None] | None = None,
-        hand_back_seconds: float = 0.2,
+        hand_back_seconds: float = HAND_BACK_SECONDS,
     ) -> Snapshot:
         """Send every event; ``on_results`` gets every event's result, in this thread, and
         ``on_progress`` the pace after each batch (handed back every ``hand_back_seconds``, or

@@ -124,9 +124,9 @@ def redeliver(
 ) -> DeliveryOutcome:
     """The sweep of an old partition: send its ``expected`` undelivered events again from the
     payloads the ledger stored (DT no longer serves the day, and nothing is rebuilt), within the
-    same pace and the same exactly-once rules as a delivery."""
+    same pace and the same exactly-once rules as a delivery. The caller folded killed runs'
+    journals (``recover``) before it counted them."""
     outcome = DeliveryOutcome(to_send=expected)
-    recover(ledger, log)
 
     def work() -> None:
         ledger.count_events(expected)

@@ -48,8 +48,9 @@ import duckdb
 import polars as pl
 
 from reo_dt_assets.reo.events import BuiltEvent
-from reo_dt_assets.reo.journal import FOLD_SECONDS, HAND_BACK_SECONDS, Journal, Timed, orphans
-from reo_dt_assets.reo.sender import SendResult, Snapshot
+from reo_dt_assets.reo.journal import FOLD_SECONDS, Journal, Timed, orphans
+from reo_dt_assets.reo.journal import HAND_BACK_SECONDS as JOURNALED_HAND_BACK_SECONDS
+from reo_dt_assets.reo.sender import HAND_BACK_SECONDS, SendResult, Snapshot
 from reo_dt_assets.schema import DELIVERIES, DELIVERY_RUNS
 from reo_dt_assets.transactions import staged_transaction, transaction
 
@@ -150,7 +151,7 @@ class DeliveryLedger:
     @property
     def hand_back_seconds(self) -> float:
         """How often the sender should hand results back: what a record costs allows."""
-        return HAND_BACK_SECONDS if self._journal_folder else 0.2
+        return JOURNALED_HAND_BACK_SECONDS if self._journal_folder else HAND_BACK_SECONDS
 
     def recover(self) -> int:
         """Fold the journals killed runs left into the ledger; return how many results they

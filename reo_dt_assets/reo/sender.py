@@ -46,6 +46,9 @@ M_ARENA_MAX = -8
 #: allocates an arena of its own, up to 8 per core, and each keeps its freed memory (measured at
 #: 200,000 events: the delivery's steady RSS 330 -> 280 MiB, its peak 499 -> 447 MiB).
 MALLOC_ARENAS = 2
+#: How often results are handed back when the caller records each batch in the ledger itself
+#: (a journal allows more often: ``reo.journal.HAND_BACK_SECONDS``).
+HAND_BACK_SECONDS = 0.2
 
 
 def share_malloc_arenas() -> None:
@@ -292,7 +295,7 @@ class Sender:
         retry: RetryPolicy,
         max_unrecorded: int = 512,
         max_rate: float | None = None,
-        hand_back_seconds: float = 0.2,
+        hand_back_seconds: float = HAND_BACK_SECONDS,
         rng: random.Random | None = None,
         health: Health | None = None,
     ) -> None:
